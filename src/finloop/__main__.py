@@ -1,0 +1,3 @@
+from finloop.cli import app
+
+app()

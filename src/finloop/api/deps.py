@@ -1,0 +1,139 @@
+"""Request dependencies: the database, the caller's identity, and the write context of a POST.
+
+``Writer.run`` is the one place a write request commits: it opens the unit of work, runs the
+service call, stores the response under the Idempotency-Key in the same transaction, and commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from finloop.api.errors import ReplayResponse
+from finloop.config import Settings
+from finloop.core.errors import FinloopError, Unauthenticated
+from finloop.db import idempotency
+from finloop.db.uow import Database, UnitOfWork
+from finloop.tenancy import service as tenancy
+from finloop.tenancy.service import Principal
+
+T = TypeVar("T")
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("Send your API key as 'Authorization: Bearer <key>'.", code="missing_api_key")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Send your API key as 'Authorization: Bearer <key>'.", code="missing_api_key")
+    return token.strip()
+
+
+def get_principal(request: Request, db: Annotated[Database, Depends(get_database)],
+                  authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Principal:
+    token = _bearer(authorization)
+    with db.uow(read_only=True) as uow:
+        principal = tenancy.authenticate(uow, token)
+    request.state.tenant_id = principal.tenant_id
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+@dataclass
+class Reader:
+    db: Database
+    principal: Principal
+
+    @property
+    def tenant_id(self) -> str:
+        return self.principal.tenant_id
+
+    def run(self, work: Callable[[UnitOfWork], T]) -> T:
+        with self.db.uow(read_only=True) as uow:
+            return work(uow)
+
+
+def get_reader(db: Annotated[Database, Depends(get_database)], principal: CurrentPrincipal) -> Reader:
+    return Reader(db, principal)
+
+
+@dataclass
+class Writer:
+    db: Database
+    principal: Principal
+    claim: idempotency.Claim | None = None
+    completed: bool = False
+
+    @property
+    def tenant_id(self) -> str:
+        return self.principal.tenant_id
+
+    def run(self, work: Callable[[UnitOfWork], BaseModel | dict[str, Any]], *, status_code: int = 200,
+            permission: str | None = None) -> JSONResponse:
+        if permission:
+            self.principal.require(permission)
+        with self.db.uow() as uow:
+            try:
+                result = work(uow)
+            except FinloopError as error:
+                if getattr(error, "keep_changes", False):
+                    uow.commit()
+                raise
+            content = jsonable_encoder(result)
+            response = JSONResponse(content=content, status_code=status_code)
+            if self.claim is not None:
+                idempotency.complete(uow, self.claim, status_code, bytes(response.body).decode())
+            uow.commit()
+        self.completed = True
+        return response
+
+
+async def get_writer(request: Request, db: Annotated[Database, Depends(get_database)],
+                     settings: Annotated[Settings, Depends(get_settings)], principal: CurrentPrincipal,
+                     idempotency_key: Annotated[str | None, Header(
+                         alias="Idempotency-Key", max_length=255,
+                         description="Makes the request safe to retry: the same key and body replay the "
+                                     "first response for 24 hours.")] = None,
+                     ) -> AsyncIterator[Writer]:
+    writer = Writer(db, principal)
+    if idempotency_key is not None:
+        body = await request.body()
+        request_hash = hashlib.sha256(
+            b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(), body])
+        ).hexdigest()
+        claim = await run_in_threadpool(
+            idempotency.claim, db, tenant_id=principal.tenant_id, key=idempotency_key, method=request.method,
+            path=request.url.path, request_hash=request_hash, ttl_seconds=settings.idempotency_ttl_seconds,
+            lease_seconds=settings.idempotency_lease_seconds)
+        if claim.replay is not None:
+            raise ReplayResponse(*claim.replay)
+        writer.claim = claim
+    try:
+        yield writer
+    finally:
+        if writer.claim is not None and not writer.completed:
+            await run_in_threadpool(idempotency.release, db, writer.claim)
+
+
+CurrentReader = Annotated[Reader, Depends(get_reader)]
+CurrentWriter = Annotated[Writer, Depends(get_writer)]

@@ -1,0 +1,117 @@
+"""The ``finloop`` command line: set-up, administration, serving, the worker, demo and benchmarks."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from finloop.config import get_settings
+from finloop.db.uow import Database
+
+app = typer.Typer(help="finloop: fund infrastructure with a double-entry ledger.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+admin_app = typer.Typer(help="Tenants, API keys and staff users.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+console = Console()
+
+
+def database() -> Database:
+    settings = get_settings()
+    return Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from finloop.db.migrate import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    console.print(f"[green]Database at {revision}.[/green]")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision the database is at."""
+    from finloop.db.migrate import current_revision, head_revision
+
+    url = get_settings().database_url
+    db = database()
+    console.print(f"current: {current_revision(db.engine)}  head: {head_revision(url)}")
+
+
+@admin_app.command("create-tenant")
+def create_tenant(name: str, timezone: str = typer.Option("UTC", help="IANA zone of the tenant's business day."),
+                  cutoff: str = typer.Option("00:00", help="Local time HH:MM at which the business day ends."),
+                  ) -> None:
+    """Create a tenant and print its first API key (shown once)."""
+    from finloop.db.migrate import upgrade
+    from finloop.tenancy import service as tenancy
+    from finloop.tenancy.service import Role
+
+    upgrade(get_settings().database_url)
+    db = database()
+    with db.uow() as uow:
+        tenant = tenancy.create_tenant(uow, name=name, timezone=timezone, cutoff=cutoff, actor="cli")
+        key, secret = tenancy.issue_api_key(uow, tenant.id, name="initial", role=Role.ADMIN, actor="cli")
+        uow.commit()
+    console.print(f"tenant [bold]{tenant.id}[/bold] ({tenant.name})")
+    console.print(f"API key {key.id}: [bold]{secret}[/bold]")
+    console.print("[yellow]Store the key now: it is not shown again.[/yellow]")
+
+
+@admin_app.command("list-tenants")
+def list_tenants() -> None:
+    from finloop.tenancy import service as tenancy
+
+    with database().uow(read_only=True) as uow:
+        table = Table("id", "name", "timezone", "cut-off")
+        for tenant in tenancy.list_tenants(uow):
+            table.add_row(tenant.id, tenant.name, tenant.timezone, tenant.cutoff)
+    console.print(table)
+
+
+@admin_app.command("create-key")
+def create_key(tenant_id: str, name: str = typer.Option("cli"),
+               role: str = typer.Option("admin", help="admin, finance, risk_analyst, support or auditor")) -> None:
+    """Issue another API key for a tenant (shown once)."""
+    from finloop.tenancy import service as tenancy
+    from finloop.tenancy.service import Role
+
+    with database().uow() as uow:
+        tenancy.get_tenant(uow, tenant_id)
+        key, secret = tenancy.issue_api_key(uow, tenant_id, name=name, role=Role(role), actor="cli")
+        uow.commit()
+    console.print(f"API key {key.id}: [bold]{secret}[/bold]")
+
+
+@admin_app.command("create-user")
+def create_user(tenant_id: str, email: str, roles: list[str] = typer.Option(..., "--role"),
+                password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True)) -> None:
+    """Create a staff user with one or more roles."""
+    from finloop.tenancy import service as tenancy
+
+    with database().uow() as uow:
+        tenancy.get_tenant(uow, tenant_id)
+        user = tenancy.create_user(uow, tenant_id, email=email, password=password, roles=roles, actor="cli")
+        uow.commit()
+    console.print(f"user {user.id} <{user.email}> roles {', '.join(user.roles)}")
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+          port: int = typer.Option(8000), workers: int = typer.Option(1)) -> None:
+    """Apply migrations and serve the API (and, later, the console)."""
+    import uvicorn
+
+    from finloop.db.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    uvicorn.run("finloop.asgi:app", host=host, port=port, workers=workers, log_level="warning",
+                access_log=False)
+
+
+if __name__ == "__main__":
+    app()

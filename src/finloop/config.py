@@ -1,0 +1,47 @@
+"""Configuration from environment variables (prefix ``FINLOOP_``) and an optional env file.
+
+The file is ``finloop.env`` in the working directory, or the path in ``FINLOOP_ENV_FILE``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///finloop.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FINLOOP_",
+        env_file=os.environ.get("FINLOOP_ENV_FILE", "finloop.env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    log_level: str = "INFO"
+    log_json: bool = True
+    #: How long a stored Idempotency-Key response is replayed (at least 24 hours).
+    idempotency_ttl_seconds: int = 24 * 3600
+    #: A key left in flight by a crashed request is released after this lease.
+    idempotency_lease_seconds: int = 30
+    #: How long a staff sign-in session lasts.
+    session_ttl_seconds: int = 8 * 3600
+    #: SQLite waits this long for the write lock before giving up.
+    sqlite_busy_timeout_ms: int = 30_000
+    #: The worker's polling interval.
+    worker_poll_seconds: float = 1.0
+    #: Largest transfer batch accepted in one request.
+    max_batch_size: int = 1000
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

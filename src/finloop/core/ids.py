@@ -1,0 +1,77 @@
+"""Prefixed, sortable public ids such as ``je_01JD3...``.
+
+The body is a ULID (48-bit millisecond time + 80 random bits, Crockford base32), so ids sort by
+creation time as strings and as database keys. Ids made within one millisecond by one generator are
+monotonic: the random part is incremented instead of redrawn.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+PREFIXES = {
+    "tenant": "ten",
+    "api_key": "key",
+    "user": "usr",
+    "session": "ses",
+    "account": "acc",
+    "entry": "je",
+    "hold": "hld",
+    "batch": "bat",
+    "approval": "apr",
+    "period": "per",
+    "job_run": "job",
+    "outbox": "evt",
+    "request": "req",
+}
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+class IdFactory:
+    """Makes ULID-bodied ids; inject one with a fixed clock and entropy for repeatable tests."""
+
+    def __init__(self, now_ms: Callable[[], int] | None = None,
+                 entropy: Callable[[int], bytes] = os.urandom) -> None:
+        self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+        self._entropy = entropy
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._last_random = 0
+
+    def ulid(self) -> str:
+        with self._lock:
+            now = self._now_ms()
+            if now <= self._last_ms:
+                now = self._last_ms
+                self._last_random = (self._last_random + 1) & ((1 << 80) - 1)
+            else:
+                self._last_random = int.from_bytes(self._entropy(10), "big")
+            self._last_ms = now
+            return _encode(now, 10) + _encode(self._last_random, 16)
+
+    def new(self, kind: str) -> str:
+        return f"{PREFIXES[kind]}_{self.ulid()}"
+
+
+_default = IdFactory()
+
+
+def new_id(kind: str) -> str:
+    """A fresh public id for ``kind`` (a key of PREFIXES)."""
+    return _default.new(kind)
+
+
+def has_prefix(value: str, kind: str) -> bool:
+    return value.startswith(PREFIXES[kind] + "_")

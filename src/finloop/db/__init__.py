@@ -1,0 +1,1 @@
+"""Database layer: engines, unit of work, outbox, idempotency store and migrations."""

@@ -1,0 +1,26 @@
+"""Declarative base and the shared metadata every migration is generated from."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def load_all_models() -> None:
+    """Import every domain's models so ``Base.metadata`` knows all tables."""
+    import finloop.audit.models
+    import finloop.db.models
+    import finloop.ledger.models
+    import finloop.tenancy.models  # noqa: F401

@@ -1,0 +1,111 @@
+"""The Idempotency-Key store.
+
+A key is claimed in its own short transaction before the work starts (status ``in_flight`` with a
+lease), and completed in the *same* transaction as the work, so a stored response always matches
+what was committed. Rules:
+- same key, same request, completed: the stored response is replayed and nothing is written;
+- same key, different request: ``idempotency_key_reused`` (422);
+- same key while the first request is in flight: ``idempotency_key_in_use`` (409);
+- a claim whose lease ran out (its request crashed) is taken over by the next request;
+- a completed key is kept ``ttl`` (at least 24 hours); after that the key may be used afresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from finloop.core.errors import Conflict, InvalidRequest, InvariantViolation
+from finloop.db.models import IdempotencyKey
+from finloop.db.uow import Database, UnitOfWork
+
+MAX_KEY_LENGTH = 255
+
+
+class KeyReused(InvariantViolation):
+    code = "idempotency_key_reused"
+
+
+class KeyInUse(Conflict):
+    code = "idempotency_key_in_use"
+
+
+@dataclass(frozen=True)
+class Claim:
+    tenant_id: str
+    key: str
+    #: Set when the key already completed: (status, body) to replay.
+    replay: tuple[int, str] | None = None
+
+
+def check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidRequest(f"Idempotency-Key is 1 to {MAX_KEY_LENGTH} printable characters.",
+                             code="invalid_idempotency_key", param="Idempotency-Key")
+
+
+def claim(db: Database, *, tenant_id: str, key: str, method: str, path: str, request_hash: str,
+          ttl_seconds: int, lease_seconds: int) -> Claim:
+    check_key(key)
+    for _ in range(3):
+        with db.uow() as uow:
+            now = uow.clock.now()
+            row = uow.session.scalar(select(IdempotencyKey).where(
+                IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key).with_for_update())
+            if row is None:
+                uow.session.add(IdempotencyKey(
+                    tenant_id=tenant_id, key=key, method=method, path=path, request_hash=request_hash,
+                    status="in_flight", locked_until=now + timedelta(seconds=lease_seconds), created_at=now,
+                    expires_at=now + timedelta(seconds=ttl_seconds)))
+                try:
+                    uow.commit()
+                except IntegrityError:
+                    continue  # another request claimed it between our read and insert: look again
+                return Claim(tenant_id, key)
+            if row.expires_at <= now:
+                row.request_hash, row.method, row.path = request_hash, method, path
+                row.status, row.response_status, row.response_body = "in_flight", None, None
+                row.locked_until = now + timedelta(seconds=lease_seconds)
+                row.created_at, row.expires_at = now, now + timedelta(seconds=ttl_seconds)
+                uow.commit()
+                return Claim(tenant_id, key)
+            if row.request_hash != request_hash:
+                raise KeyReused("This Idempotency-Key was used with a different request.",
+                                param="Idempotency-Key")
+            if row.status == "completed":
+                assert row.response_status is not None and row.response_body is not None
+                return Claim(tenant_id, key, replay=(row.response_status, row.response_body))
+            if row.locked_until is not None and row.locked_until > now:
+                raise KeyInUse("A request with this Idempotency-Key is still in progress.",
+                               param="Idempotency-Key")
+            row.locked_until = now + timedelta(seconds=lease_seconds)
+            uow.commit()
+            return Claim(tenant_id, key)
+    raise KeyInUse("A request with this Idempotency-Key is still in progress.", param="Idempotency-Key")
+
+
+def complete(uow: UnitOfWork, claim_: Claim, status: int, body: str) -> None:
+    """Store the response in the caller's transaction, beside the work it describes."""
+    row = uow.session.scalar(select(IdempotencyKey).where(
+        IdempotencyKey.tenant_id == claim_.tenant_id, IdempotencyKey.key == claim_.key))
+    if row is None:
+        raise KeyInUse("The Idempotency-Key claim was lost; retry the request.", param="Idempotency-Key")
+    row.status, row.response_status, row.response_body, row.locked_until = "completed", status, body, None
+    uow.session.flush()
+
+
+def release(db: Database, claim_: Claim) -> None:
+    """Forget an in-flight claim whose request failed, so the client may retry with the same key."""
+    with db.uow() as uow:
+        uow.session.execute(delete(IdempotencyKey).where(
+            IdempotencyKey.tenant_id == claim_.tenant_id, IdempotencyKey.key == claim_.key,
+            IdempotencyKey.status == "in_flight"))
+        uow.commit()
+
+
+def purge_expired(uow: UnitOfWork) -> int:
+    result = uow.session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= uow.clock.now()))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,74 @@
+"""Unit of work: one use case, one transaction.
+
+Entry points (a request, a job, a command) open a unit of work and commit it; services receive it,
+``flush`` when they need ids, and never commit. Leaving the block without ``commit()`` rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from finloop.core.clock import Clock, SystemClock
+from finloop.core.ids import IdFactory
+from finloop.db.session import READ_ONLY, make_engine
+
+
+@dataclass
+class UnitOfWork:
+    session: Session
+    clock: Clock
+    ids: IdFactory
+    read_only: bool = False
+    _committed: bool = field(default=False, init=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
+        self.session.commit()
+        self._committed = True
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+class Database:
+    """An engine plus the clock and id factory every unit of work carries."""
+
+    def __init__(self, url: str, *, clock: Clock | None = None, ids: IdFactory | None = None,
+                 engine: Engine | None = None, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = engine or make_engine(url, **engine_kwargs)
+        self.clock: Clock = clock or SystemClock()
+        self.ids = ids or IdFactory()
+        self._writer = sessionmaker(bind=self.engine, expire_on_commit=False, autoflush=False)
+        self._reader = sessionmaker(bind=self.engine.execution_options(**{READ_ONLY: True}),
+                                    expire_on_commit=False, autoflush=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def uow(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
+        factory = self._reader if read_only else self._writer
+        session = factory()
+        unit = UnitOfWork(session=session, clock=self.clock, ids=self.ids, read_only=read_only)
+        try:
+            yield unit
+        finally:
+            if session.in_transaction():
+                session.rollback()
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

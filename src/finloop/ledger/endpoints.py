@@ -1,0 +1,396 @@
+"""Ledger HTTP endpoints: accounts, transfers, batches, holds, reversals, balances, statements, reports."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from finloop.api.deps import CurrentReader, CurrentWriter
+from finloop.api.pagination import Cursor, Limit, Page, page
+from finloop.core.errors import InvalidRequest
+from finloop.db.uow import UnitOfWork
+from finloop.ledger import reports, service
+from finloop.ledger.domain import AccountStatus, AccountType, PostingSpec, Side, TransferSpec
+from finloop.ledger.models import Account, AccountingPeriod, Entry, Hold, Posting
+from finloop.ledger.schemas import (
+    AccountCreate,
+    AccountRead,
+    AsOfBalance,
+    BalanceSheetCurrency,
+    BalanceSheetRead,
+    BalancesRead,
+    BatchCreate,
+    BatchRead,
+    EntryRead,
+    HoldCreate,
+    HoldPost,
+    HoldRead,
+    IncomeStatementCurrency,
+    IncomeStatementRead,
+    PeriodClose,
+    PeriodRead,
+    PostingRead,
+    ReverseCreate,
+    StatementLineRead,
+    StatementSection,
+    TransferCreate,
+    TrialBalanceCurrency,
+    TrialBalanceLine,
+    TrialBalanceRead,
+)
+
+router = APIRouter(tags=["ledger"])
+Id = Annotated[str, Path(min_length=1, max_length=40)]
+Instant = Annotated[datetime | None, Query(description="An ISO 8601 instant with its offset.")]
+
+
+def _aware(value: datetime | None, param: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidRequest("Give the time with its UTC offset.", code="invalid_datetime", param=param)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------- reads
+
+
+def read_balances(account: Account) -> BalancesRead:
+    b = service.balances(account)
+    return BalancesRead(currency=account.currency, posted=b.posted, pending_debits=b.pending_debits,
+                        pending_credits=b.pending_credits, available=b.available, debits_posted=b.debits_posted,
+                        credits_posted=b.credits_posted)
+
+
+def read_account(account: Account) -> AccountRead:
+    return AccountRead(id=account.id, code=account.code, name=account.name, type=AccountType(account.type),
+                       normal_side=Side(account.normal_side), currency=account.currency,
+                       status=AccountStatus(account.status), balance_rule=account.balance_rule,
+                       overdraft_limit=account.overdraft_limit, balances=read_balances(account),
+                       metadata=account.meta, created_at=account.created_at)
+
+
+def read_entries(uow: UnitOfWork, entries: list[Entry]) -> list[EntryRead]:
+    postings = service.entry_postings(uow, [e.id for e in entries])
+    return [_entry(e, postings[e.id]) for e in entries]
+
+
+def _entry(entry: Entry, postings: list[Posting]) -> EntryRead:
+    return EntryRead(
+        id=entry.id, key=entry.transfer_key, kind=entry.kind, description=entry.description,
+        effective_at=entry.effective_at, business_date=entry.business_date, created_at=entry.created_at,
+        batch_id=entry.batch_id, hold_id=entry.hold_id, reverses_id=entry.reverses_id, metadata=entry.meta,
+        postings=[PostingRead(account_id=p.account_id, direction=Side.DEBIT if p.amount > 0 else Side.CREDIT,
+                              amount=abs(p.amount), currency=p.currency) for p in postings])
+
+
+def read_entry_ids(uow: UnitOfWork, tenant_id: str, ids: list[str]) -> list[EntryRead]:
+    by_id = {e.id: e for e in uow.session.query(Entry).filter(Entry.tenant_id == tenant_id, Entry.id.in_(ids))}
+    return read_entries(uow, [by_id[i] for i in ids])
+
+
+def read_hold(hold: Hold, now: datetime) -> HoldRead:
+    return HoldRead(id=hold.id, key=hold.transfer_key, status=service.effective_hold_status(hold, now).value,
+                    debit_account_id=hold.debit_account_id, credit_account_id=hold.credit_account_id,
+                    amount=hold.amount, posted_amount=hold.posted_amount, currency=hold.currency,
+                    description=hold.description, expires_at=hold.expires_at, created_at=hold.created_at,
+                    resolved_at=hold.resolved_at, post_entry_id=hold.post_entry_id, metadata=hold.meta)
+
+
+def _spec(body: TransferCreate, key: str | None, param: str = "key") -> TransferSpec:
+    chosen = body.key or key
+    if not chosen:
+        raise InvalidRequest("Give the transfer a key, or send an Idempotency-Key header.",
+                             code="missing_transfer_key", param=param)
+    if body.postings is not None:
+        postings = tuple(PostingSpec(p.account_id, p.amount if p.direction == Side.DEBIT else -p.amount,
+                                     p.currency) for p in body.postings)
+        return TransferSpec(chosen, postings, body.description, body.effective_at, body.metadata)
+    assert body.debit_account_id and body.credit_account_id and body.amount and body.currency
+    return TransferSpec.simple(chosen, body.debit_account_id, body.credit_account_id, body.amount, body.currency,
+                               body.description, body.effective_at, body.metadata)
+
+
+# ---------------------------------------------------------------------------------------------- accounts
+
+
+@router.post("/accounts", status_code=201, response_model=AccountRead, summary="Create an account")
+def create_account(body: AccountCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_account(service.create_account(
+        uow, writer.tenant_id, code=body.code, type=body.type, currency_code=body.currency, name=body.name,
+        balance_rule=body.balance_rule, overdraft_limit=body.overdraft_limit, normal_side=body.normal_side,
+        metadata=body.metadata)), status_code=201, permission="ledger.write")
+
+
+@router.get("/accounts", response_model=Page[AccountRead], summary="List accounts")
+def list_accounts(reader: CurrentReader, limit: Limit = 50, starting_after: Cursor = None,
+                  code_prefix: Annotated[str | None, Query(max_length=255)] = None,
+                  currency: Annotated[str | None, Query(max_length=3)] = None,
+                  type: AccountType | None = None, status: AccountStatus | None = None) -> Page[AccountRead]:
+    return reader.run(lambda uow: page(service.list_accounts(
+        uow, reader.tenant_id, after=starting_after, limit=limit + 1, code_prefix=code_prefix,
+        currency_code=currency, type=type, status=status), limit, read_account, lambda a: a.id))
+
+
+@router.get("/accounts/{account_id}", response_model=AccountRead, summary="Get an account with its balances")
+def get_account(account_id: Id, reader: CurrentReader) -> AccountRead:
+    return reader.run(lambda uow: read_account(service.get_account(uow, reader.tenant_id, account_id)))
+
+
+def _status_change(account_id: str, writer: CurrentWriter, status: AccountStatus):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_account(service.set_account_status(uow, writer.tenant_id, account_id, status)),
+                      permission="ledger.write")
+
+
+@router.post("/accounts/{account_id}/freeze", response_model=AccountRead, summary="Freeze an account")
+def freeze_account(account_id: Id, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return _status_change(account_id, writer, AccountStatus.FROZEN)
+
+
+@router.post("/accounts/{account_id}/unfreeze", response_model=AccountRead, summary="Unfreeze an account")
+def unfreeze_account(account_id: Id, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return _status_change(account_id, writer, AccountStatus.OPEN)
+
+
+@router.post("/accounts/{account_id}/close", response_model=AccountRead, summary="Close an empty account")
+def close_account(account_id: Id, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return _status_change(account_id, writer, AccountStatus.CLOSED)
+
+
+@router.get("/accounts/{account_id}/balance", response_model=AsOfBalance,
+            summary="Balances now, or the posted balance as of a past instant")
+def account_balance(account_id: Id, reader: CurrentReader, as_of: Instant = None) -> AsOfBalance:
+    _aware(as_of, "as_of")
+
+    def work(uow: UnitOfWork) -> AsOfBalance:
+        account = service.get_account(uow, reader.tenant_id, account_id)
+        if as_of is None:
+            return AsOfBalance(account_id=account.id, as_of=uow.clock.now(), balances=read_balances(account))
+        b = service.balance_as_of(uow, account, as_of)
+        return AsOfBalance(account_id=account.id, as_of=as_of, balances=BalancesRead(
+            currency=account.currency, posted=b.posted, pending_debits=0, pending_credits=0, available=b.posted,
+            debits_posted=b.debits_posted, credits_posted=b.credits_posted))
+
+    return reader.run(work)
+
+
+def _statement_cursor(line: service.StatementLine) -> str:
+    return base64.urlsafe_b64encode(f"{line.effective_at.isoformat()}|{line.posting_id}".encode()).decode()
+
+
+def _parse_statement_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    if not cursor:
+        return None
+    try:
+        at, posting_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(at).astimezone(UTC), int(posting_id)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidRequest("Malformed cursor.", code="invalid_cursor", param="starting_after") from error
+
+
+@router.get("/accounts/{account_id}/statement", response_model=Page[StatementLineRead],
+            summary="Postings with the running balance")
+def account_statement(account_id: Id, reader: CurrentReader, limit: Limit = 100, starting_after: Cursor = None,
+                      start: Instant = None, end: Instant = None) -> Page[StatementLineRead]:
+    after = _parse_statement_cursor(starting_after)
+    _aware(start, "start")
+    _aware(end, "end")
+
+    def work(uow: UnitOfWork) -> Page[StatementLineRead]:
+        account = service.get_account(uow, reader.tenant_id, account_id)
+        lines = service.statement(uow, account, after=after, start=start, end=end, limit=limit + 1)
+        return page(lines, limit, lambda line: StatementLineRead(
+            posting_id=line.posting_id, entry_id=line.entry_id, effective_at=line.effective_at, amount=line.amount,
+            balance=line.balance, description=line.description), _statement_cursor)
+
+    return reader.run(work)
+
+
+# ---------------------------------------------------------------------------------------------- transfers
+
+
+@router.post("/transfers", status_code=201, response_model=EntryRead, summary="Post a transfer (one entry)")
+def create_transfer(body: TransferCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    spec = _spec(body, writer.claim.key if writer.claim else None)
+
+    def work(uow: UnitOfWork) -> EntryRead:
+        posted = service.post_transfer(uow, writer.tenant_id, spec)
+        return read_entry_ids(uow, writer.tenant_id, [posted.id])[0]
+
+    return writer.run(work, status_code=201, permission="ledger.write")
+
+
+@router.post("/transfers/batch", status_code=201, response_model=BatchRead,
+             summary="Post a batch of transfers atomically (all or nothing)")
+def create_batch(body: BatchCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    base = writer.claim.key if writer.claim else None
+    specs = [_spec(t, f"{base}:{i}" if base else None, f"transfers[{i}].key") for i, t in enumerate(body.transfers)]
+
+    def work(uow: UnitOfWork) -> BatchRead:
+        batch_id = uow.ids.new("batch")
+        posted = service.post_transfers(uow, writer.tenant_id, specs, batch_id=batch_id)
+        return BatchRead(batch_id=batch_id, entries=read_entry_ids(uow, writer.tenant_id, [p.id for p in posted]))
+
+    return writer.run(work, status_code=201, permission="ledger.write")
+
+
+@router.get("/transfers", response_model=Page[EntryRead], summary="List entries")
+def list_transfers(reader: CurrentReader, limit: Limit = 50, starting_after: Cursor = None,
+                   account_id: Annotated[str | None, Query(max_length=40)] = None,
+                   batch_id: Annotated[str | None, Query(max_length=40)] = None,
+                   created_from: Instant = None, created_to: Instant = None) -> Page[EntryRead]:
+    _aware(created_from, "created_from")
+    _aware(created_to, "created_to")
+
+    def work(uow: UnitOfWork) -> Page[EntryRead]:
+        entries = service.list_entries(uow, reader.tenant_id, after=starting_after, limit=limit + 1,
+                                       account_id=account_id, batch_id=batch_id, created_from=created_from,
+                                       created_to=created_to)
+        reads = {r.id: r for r in read_entries(uow, entries[:limit])}
+        return page(entries, limit, lambda e: reads[e.id], lambda e: e.id)
+
+    return reader.run(work)
+
+
+@router.get("/transfers/{entry_id}", response_model=EntryRead, summary="Get an entry with its postings")
+def get_transfer(entry_id: Id, reader: CurrentReader) -> EntryRead:
+    return reader.run(lambda uow: read_entries(uow, [service.get_entry(uow, reader.tenant_id, entry_id)])[0])
+
+
+@router.post("/entries/{entry_id}/reverse", status_code=201, response_model=EntryRead,
+             summary="Reverse an entry with a linked, mirror-image entry")
+def reverse_entry(entry_id: Id, writer: CurrentWriter, body: ReverseCreate | None = None):  # type: ignore[no-untyped-def]
+    body = body or ReverseCreate()
+
+    def work(uow: UnitOfWork) -> EntryRead:
+        posted = service.reverse_entry(uow, writer.tenant_id, entry_id, key=body.key, description=body.description)
+        return read_entry_ids(uow, writer.tenant_id, [posted.id])[0]
+
+    return writer.run(work, status_code=201, permission="ledger.write")
+
+
+# ---------------------------------------------------------------------------------------------- holds
+
+
+@router.post("/holds", status_code=201, response_model=HoldRead, summary="Reserve funds (pending transfer)")
+def create_hold(body: HoldCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    key = body.key or (writer.claim.key if writer.claim else None)
+    if not key:
+        raise InvalidRequest("Give the hold a key, or send an Idempotency-Key header.",
+                             code="missing_transfer_key", param="key")
+
+    def work(uow: UnitOfWork) -> HoldRead:
+        hold, _ = service.create_hold(
+            uow, writer.tenant_id, key=key, debit_account_id=body.debit_account_id,
+            credit_account_id=body.credit_account_id, amount=body.amount, currency_code=body.currency,
+            timeout_seconds=body.timeout_seconds, description=body.description, metadata=body.metadata)
+        return read_hold(hold, uow.clock.now())
+
+    return writer.run(work, status_code=201, permission="ledger.write")
+
+
+@router.get("/holds", response_model=Page[HoldRead], summary="List holds")
+def list_holds(reader: CurrentReader, limit: Limit = 50, starting_after: Cursor = None,
+               account_id: Annotated[str | None, Query(max_length=40)] = None) -> Page[HoldRead]:
+    def work(uow: UnitOfWork) -> Page[HoldRead]:
+        now = uow.clock.now()
+        holds = service.list_holds(uow, reader.tenant_id, after=starting_after, limit=limit + 1,
+                                   account_id=account_id)
+        return page(holds, limit, lambda h: read_hold(h, now), lambda h: h.id)
+
+    return reader.run(work)
+
+
+@router.get("/holds/{hold_id}", response_model=HoldRead, summary="Get a hold")
+def get_hold(hold_id: Id, reader: CurrentReader) -> HoldRead:
+    return reader.run(lambda uow: read_hold(service.get_hold(uow, reader.tenant_id, hold_id), uow.clock.now()))
+
+
+@router.post("/holds/{hold_id}/post", response_model=HoldRead,
+             summary="Post a hold in full or in part (the rest is released)")
+def post_hold(hold_id: Id, writer: CurrentWriter, body: HoldPost | None = None):  # type: ignore[no-untyped-def]
+    amount = body.amount if body else None
+
+    def work(uow: UnitOfWork) -> HoldRead:
+        hold, _ = service.post_hold(uow, writer.tenant_id, hold_id, amount=amount)
+        return read_hold(hold, uow.clock.now())
+
+    return writer.run(work, permission="ledger.write")
+
+
+@router.post("/holds/{hold_id}/void", response_model=HoldRead, summary="Void a hold, releasing its funds")
+def void_hold(hold_id: Id, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_hold(service.void_hold(uow, writer.tenant_id, hold_id), uow.clock.now()),
+                      permission="ledger.write")
+
+
+# ---------------------------------------------------------------------------------------------- reports
+
+
+def _line(t: service.AccountTotals) -> TrialBalanceLine:
+    return TrialBalanceLine(account_id=t.account_id, code=t.code, type=t.type, debits=t.debits, credits=t.credits,
+                            balance=t.balance)
+
+
+def _section(section: reports.Section) -> StatementSection:
+    return StatementSection(lines=[_line(t) for t in section.lines], total=section.total)
+
+
+@router.get("/reports/trial-balance", response_model=TrialBalanceRead, summary="Trial balance per currency")
+def trial_balance(reader: CurrentReader, as_of: Instant = None,
+                  currency: Annotated[str | None, Query(max_length=3)] = None) -> TrialBalanceRead:
+    _aware(as_of, "as_of")
+    return reader.run(lambda uow: TrialBalanceRead(as_of=as_of, currencies=[
+        TrialBalanceCurrency(currency=tb.currency, lines=[_line(t) for t in tb.lines], total_debits=tb.total_debits,
+                             total_credits=tb.total_credits, balanced=tb.balanced)
+        for tb in reports.trial_balance(uow, reader.tenant_id, as_of=as_of, currency_code=currency)]))
+
+
+@router.get("/reports/income-statement", response_model=IncomeStatementRead,
+            summary="Income and expenses over (start, end]")
+def income_statement(reader: CurrentReader, start: Annotated[datetime, Query()],
+                     end: Annotated[datetime, Query()]) -> IncomeStatementRead:
+    _aware(start, "start")
+    _aware(end, "end")
+    if end < start:
+        raise InvalidRequest("end is before start.", code="invalid_range", param="end")
+    return reader.run(lambda uow: IncomeStatementRead(start=start, end=end, currencies=[
+        IncomeStatementCurrency(currency=s.currency, income=_section(s.income), expenses=_section(s.expenses),
+                                net_income=s.net_income)
+        for s in reports.income_statement(uow, reader.tenant_id, start=start, end=end)]))
+
+
+@router.get("/reports/balance-sheet", response_model=BalanceSheetRead, summary="Balance sheet as of an instant")
+def balance_sheet(reader: CurrentReader, as_of: Instant = None) -> BalanceSheetRead:
+    _aware(as_of, "as_of")
+
+    def work(uow: UnitOfWork) -> BalanceSheetRead:
+        at = as_of or uow.clock.now()
+        return BalanceSheetRead(as_of=at, currencies=[
+            BalanceSheetCurrency(currency=s.currency, assets=_section(s.assets), liabilities=_section(s.liabilities),
+                                 equity=_section(s.equity), retained_earnings=s.retained_earnings, balanced=s.balanced)
+            for s in reports.balance_sheet(uow, reader.tenant_id, as_of=at)])
+
+    return reader.run(work)
+
+
+# ---------------------------------------------------------------------------------------------- periods
+
+
+def _period(p: AccountingPeriod) -> PeriodRead:
+    return PeriodRead(id=p.id, start_on=p.start_on, end_on=p.end_on, status=p.status, closed_at=p.closed_at,
+                      closed_by=p.closed_by)
+
+
+@router.post("/periods/close", status_code=201, response_model=PeriodRead,
+             summary="Close an accounting period: postings dated in it are refused from now on")
+def close_period(body: PeriodClose, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: _period(service.close_period(
+        uow, writer.tenant_id, start_on=body.start_on, end_on=body.end_on, closed_by=writer.principal.actor)),
+        status_code=201, permission="ledger.close_period")
+
+
+@router.get("/periods", response_model=list[PeriodRead], summary="Closed accounting periods")
+def list_periods(reader: CurrentReader) -> list[PeriodRead]:
+    return reader.run(lambda uow: [_period(p) for p in service.list_periods(uow, reader.tenant_id)])

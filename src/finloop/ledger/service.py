@@ -1,0 +1,668 @@
+"""Ledger use cases. Every function takes a unit of work and never commits.
+
+Invariants owned here:
+- every entry balances per currency and every account's balance rule holds after each transfer;
+- running sums on ``accounts`` change only together with the postings (or holds) that explain them,
+  in the same transaction, so they can always be recomputed from postings and pending holds;
+- the accounts a transaction touches are locked once, in id order, so parallel batches never deadlock;
+- a transfer key posts at most once per tenant, forever;
+- nothing is posted with a business date inside a closed accounting period.
+
+The posting path uses SQLAlchemy Core, not the ORM: one locking SELECT for all accounts of a batch,
+one multi-row INSERT for entries, one for postings and one executemany UPDATE of the summed deltas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from finloop.core.calendar import BusinessCalendar
+from finloop.core.errors import Conflict, InvalidRequest, InvariantViolation, NotFound
+from finloop.core.money import check_amount, currency
+from finloop.db.uow import UnitOfWork
+from finloop.ledger.domain import (
+    NORMAL_SIDE,
+    AccountState,
+    AccountStatus,
+    AccountType,
+    BalanceRule,
+    Balances,
+    EntryKind,
+    HoldStatus,
+    PostingSpec,
+    Side,
+    TransferSpec,
+    check_account_code,
+    check_distinct_keys,
+    ensure_same_content,
+    reversed_postings,
+    validate_transfer,
+)
+from finloop.ledger.models import Account, AccountingPeriod, Entry, Hold, Posting
+from finloop.tenancy.calendar import get_calendar
+
+accounts_t = cast(Table, Account.__table__)
+entries_t = cast(Table, Entry.__table__)
+postings_t = cast(Table, Posting.__table__)
+holds_t = cast(Table, Hold.__table__)
+
+#: Clocks of clients and servers drift; an entry may be dated this far ahead of our clock.
+FUTURE_SKEW = timedelta(minutes=5)
+
+_UPDATE_SUMS = (
+    update(accounts_t)
+    .where(accounts_t.c.id == bindparam("b_id"))
+    .values(
+        debits_posted=accounts_t.c.debits_posted + bindparam("b_dp"),
+        credits_posted=accounts_t.c.credits_posted + bindparam("b_cp"),
+        debits_pending=accounts_t.c.debits_pending + bindparam("b_dpe"),
+        credits_pending=accounts_t.c.credits_pending + bindparam("b_cpe"),
+        version=accounts_t.c.version + 1,
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------- accounts
+
+
+def create_account(uow: UnitOfWork, tenant_id: str, *, code: str, type: AccountType, currency_code: str,
+                   name: str = "", balance_rule: BalanceRule = BalanceRule.NONE, overdraft_limit: int = 0,
+                   normal_side: Side | None = None, metadata: dict[str, Any] | None = None) -> Account:
+    check_account_code(code, type)
+    currency(currency_code)
+    check_amount(overdraft_limit, allow_negative=False)
+    if uow.session.scalar(select(accounts_t.c.id).where(
+            accounts_t.c.tenant_id == tenant_id, accounts_t.c.code == code,
+            accounts_t.c.currency == currency_code)) is not None:
+        raise Conflict(f"Account {code} in {currency_code} already exists.", code="account_exists", param="code")
+    now = uow.clock.now()
+    account = Account(
+        id=uow.ids.new("account"), tenant_id=tenant_id, code=code, name=name or code, type=type.value,
+        normal_side=(normal_side or NORMAL_SIDE[type]).value, currency=currency_code,
+        balance_rule=balance_rule.value, overdraft_limit=overdraft_limit, status=AccountStatus.OPEN.value,
+        meta=metadata or {}, debits_posted=0, credits_posted=0, debits_pending=0, credits_pending=0,
+        version=0, created_at=now, updated_at=now,
+    )
+    uow.session.add(account)
+    uow.session.flush()
+    return account
+
+
+def find_account(uow: UnitOfWork, tenant_id: str, account_id: str) -> Account | None:
+    return uow.session.scalar(select(Account).where(Account.tenant_id == tenant_id, Account.id == account_id))
+
+
+def get_account(uow: UnitOfWork, tenant_id: str, account_id: str, param: str = "account_id") -> Account:
+    account = find_account(uow, tenant_id, account_id)
+    if account is None:
+        raise NotFound(f"No such account: {account_id}.", code="account_not_found", param=param)
+    return account
+
+
+def find_account_by_code(uow: UnitOfWork, tenant_id: str, code: str, currency_code: str) -> Account | None:
+    return uow.session.scalar(select(Account).where(
+        Account.tenant_id == tenant_id, Account.code == code, Account.currency == currency_code))
+
+
+def list_accounts(uow: UnitOfWork, tenant_id: str, *, after: str | None = None, limit: int = 50,
+                  code_prefix: str | None = None, currency_code: str | None = None,
+                  type: AccountType | None = None, status: AccountStatus | None = None) -> list[Account]:
+    query = select(Account).where(Account.tenant_id == tenant_id)
+    if after:
+        query = query.where(Account.id > after)
+    if code_prefix:
+        query = query.where(Account.code.startswith(code_prefix, autoescape=True))
+    if currency_code:
+        query = query.where(Account.currency == currency_code)
+    if type:
+        query = query.where(Account.type == type.value)
+    if status:
+        query = query.where(Account.status == status.value)
+    return list(uow.session.scalars(query.order_by(Account.id).limit(limit)))
+
+
+def set_account_status(uow: UnitOfWork, tenant_id: str, account_id: str, status: AccountStatus) -> Account:
+    account = get_account(uow, tenant_id, account_id)
+    if account.status == AccountStatus.CLOSED:
+        raise InvariantViolation("A closed account cannot change status.", code="account_closed")
+    if status == AccountStatus.CLOSED and (account.debits_pending or account.credits_pending
+                                           or account.debits_posted != account.credits_posted):
+        raise InvariantViolation("Only an account with a zero balance and no holds can be closed.",
+                                 code="account_not_empty")
+    account.status = status.value
+    account.updated_at = uow.clock.now()
+    account.version += 1
+    uow.session.flush()
+    return account
+
+
+def balances(account: Account) -> Balances:
+    return Balances.of(account.normal_side, account.debits_posted, account.credits_posted,
+                       account.debits_pending, account.credits_pending)
+
+
+# ---------------------------------------------------------------------------------------------- posting
+
+
+@dataclass(frozen=True, slots=True)
+class PostedEntry:
+    id: str
+    key: str
+    business_date: date
+    effective_at: datetime
+    replayed: bool  # True when the key had already posted this very transfer
+
+
+def _lock_accounts(uow: UnitOfWork, tenant_id: str, account_ids: Iterable[str]) -> dict[str, AccountState]:
+    """Read and lock the given accounts in id order (the order that keeps parallel batches deadlock-free)."""
+    ids = sorted(set(account_ids))
+    rows = uow.session.execute(
+        select(accounts_t.c.id, accounts_t.c.currency, accounts_t.c.status, accounts_t.c.balance_rule,
+               accounts_t.c.overdraft_limit, accounts_t.c.normal_side, accounts_t.c.debits_posted,
+               accounts_t.c.credits_posted, accounts_t.c.debits_pending, accounts_t.c.credits_pending)
+        .where(accounts_t.c.tenant_id == tenant_id, accounts_t.c.id.in_(ids))
+        .order_by(accounts_t.c.id)
+        .with_for_update()
+    ).all()
+    return {row[0]: AccountState(*row) for row in rows}
+
+
+def _write_sums(uow: UnitOfWork, states: Iterable[AccountState], now: datetime) -> None:
+    params = [
+        {"b_id": s.id, "b_dp": s.delta_debits_posted, "b_cp": s.delta_credits_posted,
+         "b_dpe": s.delta_debits_pending, "b_cpe": s.delta_credits_pending, "b_now": now}
+        for s in states if s.changed
+    ]
+    if params:
+        uow.session.execute(_UPDATE_SUMS, params)
+
+
+def _closed_periods(uow: UnitOfWork, tenant_id: str) -> list[tuple[date, date]]:
+    rows = uow.session.execute(
+        select(AccountingPeriod.start_on, AccountingPeriod.end_on).where(
+            AccountingPeriod.tenant_id == tenant_id, AccountingPeriod.status == "closed")).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def _business_date(calendar: BusinessCalendar, periods: list[tuple[date, date]], effective_at: datetime,
+                   now: datetime, param: str) -> date:
+    if effective_at > now + FUTURE_SKEW:
+        raise InvalidRequest("An entry cannot be dated in the future.", code="effective_at_in_future",
+                             param=param)
+    day = calendar.business_date(effective_at)
+    for start_on, end_on in periods:
+        if start_on <= day <= end_on:
+            raise InvariantViolation(
+                f"The accounting period {start_on}..{end_on} is closed; post a correction in the open period.",
+                code="period_closed", param=param)
+    return day
+
+
+def post_transfers(uow: UnitOfWork, tenant_id: str, specs: Sequence[TransferSpec], *,
+                   batch_id: str | None = None, kind: EntryKind = EntryKind.TRANSFER,
+                   hold_id: str | None = None, reverses_id: str | None = None) -> list[PostedEntry]:
+    """Post a batch of entries atomically: all of them or none.
+
+    A transfer whose key already posted the same content is returned as ``replayed`` and posts
+    nothing; a key reused for different content is a conflict that fails the whole batch.
+    """
+    if not specs:
+        raise InvalidRequest("A batch needs at least one transfer.", code="empty_batch", param="transfers")
+    many = len(specs) > 1
+    for index, spec in enumerate(specs):
+        validate_transfer(spec, f"transfers[{index}]" if many else "")
+    if many:
+        check_distinct_keys(specs)
+
+    now = uow.clock.now()
+    states = _lock_accounts(uow, tenant_id, (p.account_id for s in specs for p in s.postings))
+    hashes = [spec.content_hash() for spec in specs]
+    existing = {
+        row[0]: row[1:]
+        for row in uow.session.execute(
+            select(entries_t.c.transfer_key, entries_t.c.id, entries_t.c.content_hash,
+                   entries_t.c.business_date, entries_t.c.effective_at)
+            .where(entries_t.c.tenant_id == tenant_id, entries_t.c.transfer_key.in_([s.key for s in specs])))
+    }
+    calendar = get_calendar(uow, tenant_id)
+    periods = _closed_periods(uow, tenant_id)
+
+    results: list[PostedEntry] = []
+    entry_rows: list[dict[str, Any]] = []
+    posting_rows: list[dict[str, Any]] = []
+    for index, (spec, content_hash) in enumerate(zip(specs, hashes, strict=True)):
+        where = f"transfers[{index}]." if many else ""
+        found = existing.get(spec.key)
+        if found is not None:
+            ensure_same_content(found[1], content_hash, spec.key)
+            results.append(PostedEntry(found[0], spec.key, found[2], found[3], replayed=True))
+            continue
+        effective_at = spec.effective_at or now
+        business_date = _business_date(calendar, periods, effective_at, now, f"{where}effective_at")
+        for p_index, posting in enumerate(spec.postings):
+            param = f"{where}postings[{p_index}].account_id"
+            state = states.get(posting.account_id)
+            if state is None:
+                raise NotFound(f"No such account: {posting.account_id}.", code="account_not_found", param=param)
+            state.ensure_usable(param)
+            state.ensure_currency(posting.currency, f"{where}postings[{p_index}].currency")
+            state.post(posting.amount)
+        for p_index, posting in enumerate(spec.postings):
+            states[posting.account_id].ensure_rule(f"{where}postings[{p_index}].amount")
+        entry_id = uow.ids.new("entry")
+        entry_rows.append({
+            "id": entry_id, "tenant_id": tenant_id, "transfer_key": spec.key, "content_hash": content_hash,
+            "kind": kind.value, "description": spec.description, "effective_at": effective_at,
+            "business_date": business_date, "created_at": now, "batch_id": batch_id, "hold_id": hold_id,
+            "reverses_id": reverses_id, "metadata": spec.metadata,
+        })
+        for posting in spec.postings:
+            posting_rows.append({
+                "tenant_id": tenant_id, "entry_id": entry_id, "account_id": posting.account_id,
+                "currency": posting.currency, "amount": posting.amount, "effective_at": effective_at,
+            })
+        results.append(PostedEntry(entry_id, spec.key, business_date, effective_at, replayed=False))
+
+    if entry_rows:
+        try:
+            uow.session.execute(insert(entries_t), entry_rows)
+        except IntegrityError as error:
+            # Another transaction posted one of these keys first (with other accounts, so our locks
+            # did not order us behind it).
+            raise Conflict("A transfer key of this request was posted concurrently.",
+                           code="transfer_key_reused", param="key") from error
+        uow.session.execute(insert(postings_t), posting_rows)
+        _write_sums(uow, states.values(), now)
+    return results
+
+
+def post_transfer(uow: UnitOfWork, tenant_id: str, spec: TransferSpec) -> PostedEntry:
+    return post_transfers(uow, tenant_id, [spec])[0]
+
+
+def find_entry(uow: UnitOfWork, tenant_id: str, entry_id: str) -> Entry | None:
+    return uow.session.scalar(select(Entry).where(Entry.tenant_id == tenant_id, Entry.id == entry_id))
+
+
+def get_entry(uow: UnitOfWork, tenant_id: str, entry_id: str) -> Entry:
+    entry = find_entry(uow, tenant_id, entry_id)
+    if entry is None:
+        raise NotFound(f"No such entry: {entry_id}.", code="entry_not_found", param="entry_id")
+    return entry
+
+
+def entry_postings(uow: UnitOfWork, entry_ids: Sequence[str]) -> dict[str, list[Posting]]:
+    grouped: dict[str, list[Posting]] = {entry_id: [] for entry_id in entry_ids}
+    if entry_ids:
+        for posting in uow.session.scalars(
+                select(Posting).where(Posting.entry_id.in_(entry_ids)).order_by(Posting.id)):
+            grouped[posting.entry_id].append(posting)
+    return grouped
+
+
+def list_entries(uow: UnitOfWork, tenant_id: str, *, after: str | None = None, limit: int = 50,
+                 account_id: str | None = None, batch_id: str | None = None,
+                 created_from: datetime | None = None, created_to: datetime | None = None) -> list[Entry]:
+    query = select(Entry).where(Entry.tenant_id == tenant_id)
+    if after:
+        query = query.where(Entry.id > after)
+    if batch_id:
+        query = query.where(Entry.batch_id == batch_id)
+    if account_id:
+        query = query.where(Entry.id.in_(select(Posting.entry_id).where(Posting.account_id == account_id)))
+    if created_from:
+        query = query.where(Entry.created_at >= created_from)
+    if created_to:
+        query = query.where(Entry.created_at < created_to)
+    return list(uow.session.scalars(query.order_by(Entry.id).limit(limit)))
+
+
+def reverse_entry(uow: UnitOfWork, tenant_id: str, entry_id: str, *, key: str | None = None,
+                  description: str | None = None) -> PostedEntry:
+    """Post the mirror image of an entry, dated now (the correction lands in the open period)."""
+    entry = get_entry(uow, tenant_id, entry_id)
+    if entry.kind == EntryKind.REVERSAL:
+        raise InvariantViolation("A reversal cannot itself be reversed; post a new transfer.",
+                                 code="entry_is_reversal", param="entry_id")
+    already = uow.session.scalar(select(Entry.id).where(Entry.reverses_id == entry_id))
+    original = [PostingSpec(p.account_id, p.amount, p.currency) for p in entry_postings(uow, [entry_id])[entry_id]]
+    spec = TransferSpec(key or f"reversal:{entry_id}", reversed_postings(original),
+                        description or f"Reversal of {entry_id}", None, {"reverses": entry_id})
+    if already is not None:
+        replay = uow.session.scalar(select(Entry).where(Entry.id == already))
+        assert replay is not None
+        if replay.transfer_key != spec.key:
+            raise Conflict("This entry has already been reversed.", code="entry_already_reversed",
+                           param="entry_id")
+        return PostedEntry(replay.id, replay.transfer_key, replay.business_date, replay.effective_at, True)
+    return post_transfers(uow, tenant_id, [spec], kind=EntryKind.REVERSAL, reverses_id=entry_id)[0]
+
+
+# ---------------------------------------------------------------------------------------------- holds
+
+
+def create_hold(uow: UnitOfWork, tenant_id: str, *, key: str, debit_account_id: str, credit_account_id: str,
+                amount: int, currency_code: str, timeout_seconds: int | None = None, description: str = "",
+                metadata: dict[str, Any] | None = None) -> tuple[Hold, bool]:
+    """Reserve ``amount``: it counts against the available balance but is not posted.
+
+    Returns the hold and whether it was replayed from an earlier call with the same key.
+    """
+    spec = TransferSpec.simple(key, debit_account_id, credit_account_id, amount, currency_code, description,
+                               None, metadata)
+    validate_transfer(spec)
+    if timeout_seconds is not None and not 1 <= timeout_seconds <= 366 * 86400:
+        raise InvalidRequest("A hold times out after 1 second to 366 days (omit it for no timeout).",
+                             code="invalid_timeout", param="timeout_seconds")
+    content_hash = hashlib.sha256(f"{spec.content_hash()}:{timeout_seconds}".encode()).hexdigest()
+    states = _lock_accounts(uow, tenant_id, [debit_account_id, credit_account_id])
+    existing = uow.session.scalar(select(Hold).where(Hold.tenant_id == tenant_id, Hold.transfer_key == key))
+    if existing is not None:
+        ensure_same_content(existing.content_hash, content_hash, key)
+        return existing, True
+    for index, posting in enumerate(spec.postings):
+        param = "debit_account_id" if index == 0 else "credit_account_id"
+        state = states.get(posting.account_id)
+        if state is None:
+            raise NotFound(f"No such account: {posting.account_id}.", code="account_not_found", param=param)
+        state.ensure_usable(param)
+        state.ensure_currency(currency_code, "currency")
+        state.reserve(posting.amount)
+    for state in states.values():
+        state.ensure_rule("amount")
+    now = uow.clock.now()
+    hold = Hold(
+        id=uow.ids.new("hold"), tenant_id=tenant_id, transfer_key=key, content_hash=content_hash,
+        debit_account_id=debit_account_id, credit_account_id=credit_account_id, currency=currency_code,
+        amount=amount, posted_amount=0, status=HoldStatus.PENDING.value, description=description,
+        meta=metadata or {}, created_at=now,
+        expires_at=now + timedelta(seconds=timeout_seconds) if timeout_seconds else None,
+    )
+    uow.session.add(hold)
+    uow.session.flush()
+    _write_sums(uow, states.values(), now)
+    return hold, False
+
+
+class HoldExpired(InvariantViolation):
+    """The hold's timeout passed; the release of its funds is kept even though the request fails."""
+
+    code = "hold_expired"
+    keep_changes = True
+
+
+def effective_hold_status(hold: Hold, now: datetime) -> HoldStatus:
+    if hold.status == HoldStatus.PENDING and hold.expires_at is not None and hold.expires_at <= now:
+        return HoldStatus.EXPIRED
+    return HoldStatus(hold.status)
+
+
+def get_hold(uow: UnitOfWork, tenant_id: str, hold_id: str, *, lock: bool = False) -> Hold:
+    query = select(Hold).where(Hold.tenant_id == tenant_id, Hold.id == hold_id)
+    if lock:
+        query = query.with_for_update()
+    hold = uow.session.scalar(query)
+    if hold is None:
+        raise NotFound(f"No such hold: {hold_id}.", code="hold_not_found", param="hold_id")
+    return hold
+
+
+def list_holds(uow: UnitOfWork, tenant_id: str, *, after: str | None = None, limit: int = 50,
+               status: HoldStatus | None = None, account_id: str | None = None) -> list[Hold]:
+    query = select(Hold).where(Hold.tenant_id == tenant_id)
+    if after:
+        query = query.where(Hold.id > after)
+    if status:
+        query = query.where(Hold.status == status.value)
+    if account_id:
+        query = query.where(or_(Hold.debit_account_id == account_id, Hold.credit_account_id == account_id))
+    return list(uow.session.scalars(query.order_by(Hold.id).limit(limit)))
+
+
+def _release(uow: UnitOfWork, tenant_id: str, hold: Hold, status: HoldStatus,
+             posted_amount: int = 0) -> dict[str, AccountState]:
+    states = _lock_accounts(uow, tenant_id, [hold.debit_account_id, hold.credit_account_id])
+    states[hold.debit_account_id].release(hold.amount)
+    states[hold.credit_account_id].release(-hold.amount)
+    now = uow.clock.now()
+    hold.status = status.value
+    hold.posted_amount = posted_amount
+    hold.resolved_at = now
+    return states
+
+
+def _ensure_pending(uow: UnitOfWork, tenant_id: str, hold: Hold) -> None:
+    now = uow.clock.now()
+    status = effective_hold_status(hold, now)
+    if status is HoldStatus.EXPIRED and hold.status == HoldStatus.PENDING:
+        states = _release(uow, tenant_id, hold, HoldStatus.EXPIRED)
+        _write_sums(uow, states.values(), now)
+        uow.session.flush()
+        raise HoldExpired(f"Hold {hold.id} expired at {hold.expires_at}.", param="hold_id")
+    if status is not HoldStatus.PENDING:
+        raise Conflict(f"Hold {hold.id} is already {status.value}.", code=f"hold_already_{status.value}",
+                       param="hold_id")
+
+
+def post_hold(uow: UnitOfWork, tenant_id: str, hold_id: str, *, amount: int | None = None) -> tuple[Hold, str]:
+    """Post a pending hold in full or in part; the unposted rest is released. Returns the entry id."""
+    hold = get_hold(uow, tenant_id, hold_id, lock=True)
+    _ensure_pending(uow, tenant_id, hold)
+    to_post = hold.amount if amount is None else check_amount(amount, allow_zero=False, allow_negative=False)
+    if to_post > hold.amount:
+        raise InvalidRequest(f"Cannot post {to_post}: the hold is for {hold.amount}.",
+                             code="amount_exceeds_hold", param="amount")
+    states = _release(uow, tenant_id, hold, HoldStatus.POSTED, to_post)
+    _write_sums(uow, states.values(), uow.clock.now())
+    uow.session.flush()
+    spec = TransferSpec.simple(f"hold:{hold.id}:post", hold.debit_account_id, hold.credit_account_id, to_post,
+                               hold.currency, hold.description or f"Post of hold {hold.id}", None,
+                               {"hold_id": hold.id})
+    posted = post_transfers(uow, tenant_id, [spec], kind=EntryKind.HOLD_POST, hold_id=hold.id)[0]
+    hold.post_entry_id = posted.id
+    uow.session.flush()
+    return hold, posted.id
+
+
+def void_hold(uow: UnitOfWork, tenant_id: str, hold_id: str) -> Hold:
+    hold = get_hold(uow, tenant_id, hold_id, lock=True)
+    _ensure_pending(uow, tenant_id, hold)
+    states = _release(uow, tenant_id, hold, HoldStatus.VOIDED)
+    _write_sums(uow, states.values(), uow.clock.now())
+    uow.session.flush()
+    return hold
+
+
+def expire_holds(uow: UnitOfWork, *, tenant_id: str | None = None, limit: int = 1000) -> int:
+    """Release pending holds whose timeout has passed; returns how many were expired."""
+    now = uow.clock.now()
+    query = (select(Hold).where(Hold.status == HoldStatus.PENDING.value, Hold.expires_at.is_not(None),
+                                Hold.expires_at <= now)
+             .order_by(Hold.id).limit(limit).with_for_update(skip_locked=True))
+    if tenant_id:
+        query = query.where(Hold.tenant_id == tenant_id)
+    expired = 0
+    for hold in uow.session.scalars(query).all():
+        states = _release(uow, hold.tenant_id, hold, HoldStatus.EXPIRED)
+        _write_sums(uow, states.values(), now)
+        expired += 1
+    uow.session.flush()
+    return expired
+
+
+# ---------------------------------------------------------------------------------------------- periods
+
+
+def close_period(uow: UnitOfWork, tenant_id: str, *, start_on: date, end_on: date, closed_by: str) -> AccountingPeriod:
+    if end_on < start_on:
+        raise InvalidRequest("A period ends on or after its start.", code="invalid_period", param="end_on")
+    today = get_calendar(uow, tenant_id).business_date(uow.clock.now())
+    if end_on >= today:
+        raise InvalidRequest("Only a period that has ended can be closed.", code="period_not_ended",
+                             param="end_on")
+    overlapping = uow.session.scalar(select(AccountingPeriod.id).where(
+        AccountingPeriod.tenant_id == tenant_id, AccountingPeriod.start_on <= end_on,
+        AccountingPeriod.end_on >= start_on))
+    if overlapping:
+        raise Conflict("The period overlaps one already closed.", code="period_overlaps", param="start_on")
+    period = AccountingPeriod(id=uow.ids.new("period"), tenant_id=tenant_id, start_on=start_on, end_on=end_on,
+                              status="closed", closed_at=uow.clock.now(), closed_by=closed_by)
+    uow.session.add(period)
+    uow.session.flush()
+    return period
+
+
+def list_periods(uow: UnitOfWork, tenant_id: str) -> list[AccountingPeriod]:
+    return list(uow.session.scalars(select(AccountingPeriod).where(AccountingPeriod.tenant_id == tenant_id)
+                                    .order_by(AccountingPeriod.start_on)))
+
+
+# ---------------------------------------------------------------------------------------------- history
+
+
+def balance_as_of(uow: UnitOfWork, account: Account, at: datetime) -> Balances:
+    """Posted balance at an instant, from the postings (pending holds are not history)."""
+    debits, credits = uow.session.execute(
+        select(func.coalesce(func.sum(postings_t.c.amount).filter(postings_t.c.amount > 0), 0),
+               func.coalesce(-func.sum(postings_t.c.amount).filter(postings_t.c.amount < 0), 0))
+        .where(postings_t.c.account_id == account.id, postings_t.c.effective_at <= at)).one()
+    return Balances.of(account.normal_side, int(debits), int(credits), 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    posting_id: int
+    entry_id: str
+    effective_at: datetime
+    amount: int  # signed to the account's normal side
+    balance: int
+    description: str
+
+
+def statement(uow: UnitOfWork, account: Account, *, after: tuple[datetime, int] | None = None,
+              start: datetime | None = None, end: datetime | None = None, limit: int = 100) -> list[StatementLine]:
+    """Postings in (effective_at, id) order with the running balance after each."""
+    sign = 1 if account.normal_side == Side.DEBIT else -1
+    bounds = [postings_t.c.account_id == account.id]
+    if end is not None:
+        bounds.append(postings_t.c.effective_at < end)
+    lower = []
+    if after is not None:
+        lower.append(or_(postings_t.c.effective_at > after[0],
+                         and_(postings_t.c.effective_at == after[0], postings_t.c.id > after[1])))
+    if start is not None:
+        lower.append(postings_t.c.effective_at >= start)
+    rows = uow.session.execute(
+        select(postings_t.c.id, postings_t.c.entry_id, postings_t.c.effective_at, postings_t.c.amount,
+               entries_t.c.description)
+        .join(entries_t, entries_t.c.id == postings_t.c.entry_id)
+        .where(*bounds, *lower)
+        .order_by(postings_t.c.effective_at, postings_t.c.id).limit(limit)).all()
+    if not rows:
+        return []
+    first_at, first_id = rows[0][2], rows[0][0]
+    opening = uow.session.scalar(
+        select(func.coalesce(func.sum(postings_t.c.amount), 0)).where(
+            postings_t.c.account_id == account.id,
+            or_(postings_t.c.effective_at < first_at,
+                and_(postings_t.c.effective_at == first_at, postings_t.c.id < first_id))))
+    balance = sign * int(opening or 0)
+    lines = []
+    for posting_id, entry_id, effective_at, amount, description in rows:
+        balance += sign * amount
+        lines.append(StatementLine(posting_id, entry_id, effective_at, sign * amount, balance, description))
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class AccountTotals:
+    account_id: str
+    code: str
+    name: str
+    type: str
+    normal_side: str
+    currency: str
+    debits: int
+    credits: int
+
+    @property
+    def balance(self) -> int:
+        return self.debits - self.credits if self.normal_side == Side.DEBIT else self.credits - self.debits
+
+
+def account_totals(uow: UnitOfWork, tenant_id: str, *, as_of: datetime | None = None,
+                   start: datetime | None = None, types: Sequence[AccountType] | None = None,
+                   currency_code: str | None = None) -> list[AccountTotals]:
+    """Debit and credit totals per account: from the running sums for now, from postings for history."""
+    query = select(accounts_t.c.id, accounts_t.c.code, accounts_t.c.name, accounts_t.c.type,
+                   accounts_t.c.normal_side, accounts_t.c.currency)
+    if as_of is None and start is None:
+        query = query.add_columns(accounts_t.c.debits_posted, accounts_t.c.credits_posted)
+    else:
+        conditions = [postings_t.c.account_id == accounts_t.c.id]
+        if as_of is not None:
+            conditions.append(postings_t.c.effective_at <= as_of)
+        if start is not None:
+            conditions.append(postings_t.c.effective_at >= start)
+        sums = (select(postings_t.c.account_id,
+                       func.coalesce(func.sum(postings_t.c.amount).filter(postings_t.c.amount > 0), 0)
+                       .label("debits"),
+                       func.coalesce(-func.sum(postings_t.c.amount).filter(postings_t.c.amount < 0), 0)
+                       .label("credits"))
+                .where(postings_t.c.tenant_id == tenant_id,
+                       *(c for c in conditions[1:]))
+                .group_by(postings_t.c.account_id).subquery())
+        query = (query.add_columns(func.coalesce(sums.c.debits, 0), func.coalesce(sums.c.credits, 0))
+                 .outerjoin(sums, sums.c.account_id == accounts_t.c.id))
+    query = query.where(accounts_t.c.tenant_id == tenant_id)
+    if types:
+        query = query.where(accounts_t.c.type.in_([t.value for t in types]))
+    if currency_code:
+        query = query.where(accounts_t.c.currency == currency_code)
+    rows: Sequence[Any] = uow.session.execute(query.order_by(accounts_t.c.currency, accounts_t.c.code)).all()
+    return [AccountTotals(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), int(r[7])) for r in rows]
+
+
+def postings_sum_by_currency(uow: UnitOfWork, tenant_id: str | None = None) -> dict[str, int]:
+    query = select(postings_t.c.currency, func.sum(postings_t.c.amount)).group_by(postings_t.c.currency)
+    if tenant_id:
+        query = query.where(postings_t.c.tenant_id == tenant_id)
+    return {row[0]: int(row[1]) for row in uow.session.execute(query)}
+
+
+def verify_integrity(uow: UnitOfWork, tenant_id: str | None = None) -> list[str]:
+    """Recompute every running sum from postings and pending holds; return what disagrees."""
+    problems = [f"postings in {code} sum to {total}, not 0"
+                for code, total in postings_sum_by_currency(uow, tenant_id).items() if total != 0]
+    posted = (select(postings_t.c.account_id,
+                     func.coalesce(func.sum(postings_t.c.amount).filter(postings_t.c.amount > 0), 0).label("d"),
+                     func.coalesce(-func.sum(postings_t.c.amount).filter(postings_t.c.amount < 0), 0).label("c"))
+              .group_by(postings_t.c.account_id).subquery())
+    pending_debits = (select(holds_t.c.debit_account_id.label("account_id"), func.sum(holds_t.c.amount).label("d"))
+                      .where(holds_t.c.status == HoldStatus.PENDING.value)
+                      .group_by(holds_t.c.debit_account_id).subquery())
+    pending_credits = (select(holds_t.c.credit_account_id.label("account_id"), func.sum(holds_t.c.amount).label("c"))
+                       .where(holds_t.c.status == HoldStatus.PENDING.value)
+                       .group_by(holds_t.c.credit_account_id).subquery())
+    query = (select(accounts_t.c.id, accounts_t.c.debits_posted, accounts_t.c.credits_posted,
+                    accounts_t.c.debits_pending, accounts_t.c.credits_pending,
+                    func.coalesce(posted.c.d, 0), func.coalesce(posted.c.c, 0),
+                    func.coalesce(pending_debits.c.d, 0), func.coalesce(pending_credits.c.c, 0))
+             .outerjoin(posted, posted.c.account_id == accounts_t.c.id)
+             .outerjoin(pending_debits, pending_debits.c.account_id == accounts_t.c.id)
+             .outerjoin(pending_credits, pending_credits.c.account_id == accounts_t.c.id))
+    if tenant_id:
+        query = query.where(accounts_t.c.tenant_id == tenant_id)
+    for row in uow.session.execute(query):
+        stored, computed = tuple(int(v) for v in row[1:5]), tuple(int(v) for v in row[5:9])
+        if stored != computed:
+            problems.append(f"account {row[0]}: stored sums {stored} but postings and holds give {computed}")
+    return problems

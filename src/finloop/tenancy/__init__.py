@@ -1,0 +1,1 @@
+"""Tenants, API keys, staff users, sessions, roles and maker-checker approvals."""
