@@ -80,7 +80,7 @@ def test_overdraft_limit_allows_up_to_limit(db, tenant):
 
 def test_frozen_account_refuses_postings(db, tenant, chart):
     with db.uow() as uow:
-        service.set_account_status(uow, tenant.id, chart["merchant"], AccountStatus.FROZEN)
+        service.set_account_status(uow, tenant.id, chart["merchant"], AccountStatus.FROZEN, actor="test")
         uow.commit()
     with pytest.raises(InvariantViolation) as caught:
         transfer(db, tenant.id, "x", chart["bank"], chart["merchant"], 1)

@@ -139,8 +139,8 @@ def get_account(account_id: Id, reader: CurrentReader) -> AccountRead:
 
 
 def _status_change(account_id: str, writer: CurrentWriter, status: AccountStatus):  # type: ignore[no-untyped-def]
-    return writer.run(lambda uow: read_account(service.set_account_status(uow, writer.tenant_id, account_id, status)),
-                      permission="ledger.write")
+    return writer.run(lambda uow: read_account(service.set_account_status(
+        uow, writer.tenant_id, account_id, status, actor=writer.principal.actor)), permission="ledger.write")
 
 
 @router.post("/accounts/{account_id}/freeze", response_model=AccountRead, summary="Freeze an account")

@@ -23,6 +23,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from finloop.audit import service as audit
 from finloop.core.calendar import BusinessCalendar
 from finloop.core.errors import Conflict, InvalidRequest, InvariantViolation, NotFound
 from finloop.core.money import check_amount, currency
@@ -129,8 +130,10 @@ def list_accounts(uow: UnitOfWork, tenant_id: str, *, after: str | None = None, 
     return list(uow.session.scalars(query.order_by(Account.id).limit(limit)))
 
 
-def set_account_status(uow: UnitOfWork, tenant_id: str, account_id: str, status: AccountStatus) -> Account:
+def set_account_status(uow: UnitOfWork, tenant_id: str, account_id: str, status: AccountStatus, *,
+                       actor: str) -> Account:
     account = get_account(uow, tenant_id, account_id)
+    before = account.status
     if account.status == AccountStatus.CLOSED:
         raise InvariantViolation("A closed account cannot change status.", code="account_closed")
     if status == AccountStatus.CLOSED and (account.debits_pending or account.credits_pending
@@ -141,6 +144,8 @@ def set_account_status(uow: UnitOfWork, tenant_id: str, account_id: str, status:
     account.updated_at = uow.clock.now()
     account.version += 1
     uow.session.flush()
+    audit.record(uow, tenant_id, actor=actor, action=f"account.{status.value}", object_type="account",
+                 object_id=account.id, before={"status": before}, after={"status": account.status})
     return account
 
 
@@ -517,6 +522,8 @@ def close_period(uow: UnitOfWork, tenant_id: str, *, start_on: date, end_on: dat
                               status="closed", closed_at=uow.clock.now(), closed_by=closed_by)
     uow.session.add(period)
     uow.session.flush()
+    audit.record(uow, tenant_id, actor=closed_by, action="period.closed", object_type="accounting_period",
+                 object_id=period.id, after={"start_on": start_on.isoformat(), "end_on": end_on.isoformat()})
     return period
 
 
