@@ -6,8 +6,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from finloop.audit.cli import audit_app
+from finloop.bench.cli import bench_app
 from finloop.config import get_settings
 from finloop.db.uow import Database
+from finloop.ledger.cli import export_app
+from finloop.worker.cli import jobs_app, worker
 
 app = typer.Typer(help="finloop: fund infrastructure with a double-entry ledger.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -15,7 +19,12 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 admin_app = typer.Typer(help="Tenants, API keys and staff users.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
-console = Console()
+app.add_typer(bench_app, name="bench")
+app.add_typer(audit_app, name="audit")
+app.add_typer(export_app, name="export")
+app.add_typer(jobs_app, name="jobs")
+app.command("worker")(worker)
+console = Console(emoji=False)
 
 
 def database() -> Database:
@@ -87,6 +96,41 @@ def create_key(tenant_id: str, name: str = typer.Option("cli"),
     console.print(f"API key {key.id}: [bold]{secret}[/bold]")
 
 
+@admin_app.command("revoke-key")
+def revoke_key(tenant_id: str, key_id: str) -> None:
+    """Revoke an API key at once."""
+    from finloop.core.errors import FinloopError
+    from finloop.tenancy import service as tenancy
+
+    try:
+        with database().uow() as uow:
+            tenancy.revoke_api_key(uow, tenancy.system_principal(tenant_id, "cli"), key_id)
+            uow.commit()
+    except FinloopError as error:
+        console.print(f"[red]{error.message}[/red]")
+        raise typer.Exit(1) from error
+    console.print(f"API key {key_id} revoked.")
+
+
+@admin_app.command("rotate-key")
+def rotate_key(tenant_id: str, key_id: str,
+               grace_seconds: int = typer.Option(0, min=0, help="How long the old key keeps working.")) -> None:
+    """Replace an API key; the new secret is shown once."""
+    from finloop.core.errors import FinloopError
+    from finloop.tenancy import service as tenancy
+
+    try:
+        with database().uow() as uow:
+            key, secret = tenancy.rotate_api_key(uow, tenancy.system_principal(tenant_id, "cli"), key_id,
+                                                 grace_seconds=grace_seconds)
+            uow.commit()
+    except FinloopError as error:
+        console.print(f"[red]{error.message}[/red]")
+        raise typer.Exit(1) from error
+    console.print(f"API key {key.id} replaces {key_id}: [bold]{secret}[/bold]")
+    console.print("[yellow]Store the key now: it is not shown again.[/yellow]")
+
+
 @admin_app.command("create-user")
 def create_user(tenant_id: str, email: str, roles: list[str] = typer.Option(..., "--role"),
                 password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True)) -> None:
@@ -98,6 +142,20 @@ def create_user(tenant_id: str, email: str, roles: list[str] = typer.Option(...,
         user = tenancy.create_user(uow, tenant_id, email=email, password=password, roles=roles, actor="cli")
         uow.commit()
     console.print(f"user {user.id} <{user.email}> roles {', '.join(user.roles)}")
+
+
+@app.command()
+def demo(orders: int = typer.Option(2_000, min=1, max=1_000_000, help="How many orders to simulate.")) -> None:
+    """Run the closed loop on the configured database (SQLite file by default) and prove the books."""
+    from finloop.sim.demo import DemoRefused, run_demo
+
+    try:
+        result = run_demo(get_settings(), console, orders=orders)
+    except DemoRefused as refused:
+        console.print(f"[red]{refused}[/red]")
+        raise typer.Exit(2) from refused
+    if not (result["trial_balanced"] and result["integrity"] and result["beancount_ok"]):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -6,7 +6,6 @@ service call, stores the response under the Idempotency-Key in the same transact
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -15,6 +14,7 @@ from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from finloop.api.errors import ReplayResponse
@@ -38,20 +38,16 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def _bearer(authorization: str | None) -> str:
-    if not authorization:
-        raise Unauthenticated("Send your API key as 'Authorization: Bearer <key>'.", code="missing_api_key")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Send your API key as 'Authorization: Bearer <key>'.", code="missing_api_key")
-    return token.strip()
+#: Declares bearer auth in the OpenAPI spec; a missing or malformed header is our own 401, not FastAPI's.
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key (fl_sk_...) or a staff session (fl_ss_...).")
 
 
 def get_principal(request: Request, db: Annotated[Database, Depends(get_database)],
-                  authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Principal:
-    token = _bearer(authorization)
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]) -> Principal:
+    if credentials is None or not credentials.credentials.strip():
+        raise Unauthenticated("Send your API key as 'Authorization: Bearer <key>'.", code="missing_api_key")
     with db.uow(read_only=True) as uow:
-        principal = tenancy.authenticate(uow, token)
+        principal = tenancy.authenticate(uow, credentials.credentials.strip())
     request.state.tenant_id = principal.tenant_id
     return principal
 
@@ -89,7 +85,13 @@ class Writer:
         return self.principal.tenant_id
 
     def run(self, work: Callable[[UnitOfWork], BaseModel | dict[str, Any]], *, status_code: int = 200,
-            permission: str | None = None) -> JSONResponse:
+            permission: str | None = None,
+            stored: Callable[[Any], Any] | None = None) -> JSONResponse:
+        """Run ``work`` in one transaction and commit.
+
+        ``stored`` rewrites the body kept for Idempotency-Key replays: a response carrying a secret
+        keeps it only in the first answer, never in the database.
+        """
         if permission:
             self.principal.require(permission)
         with self.db.uow() as uow:
@@ -102,7 +104,8 @@ class Writer:
             content = jsonable_encoder(result)
             response = JSONResponse(content=content, status_code=status_code)
             if self.claim is not None:
-                idempotency.complete(uow, self.claim, status_code, bytes(response.body).decode())
+                kept = response if stored is None else JSONResponse(content=stored(content))
+                idempotency.complete(uow, self.claim, status_code, bytes(kept.body).decode())
             uow.commit()
         self.completed = True
         return response
@@ -118,12 +121,11 @@ async def get_writer(request: Request, db: Annotated[Database, Depends(get_datab
     writer = Writer(db, principal)
     if idempotency_key is not None:
         body = await request.body()
-        request_hash = hashlib.sha256(
-            b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(), body])
-        ).hexdigest()
+        fingerprint = b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(),
+                                  body])
         claim = await run_in_threadpool(
             idempotency.claim, db, tenant_id=principal.tenant_id, key=idempotency_key, method=request.method,
-            path=request.url.path, request_hash=request_hash, ttl_seconds=settings.idempotency_ttl_seconds,
+            path=request.url.path, fingerprint=fingerprint, ttl_seconds=settings.idempotency_ttl_seconds,
             lease_seconds=settings.idempotency_lease_seconds)
         if claim.replay is not None:
             raise ReplayResponse(*claim.replay)

@@ -3,11 +3,13 @@
 Domain errors map to a status by their category; request validation errors become 400s whose code
 names the problem (``invalid_amount``, ``unknown_currency``, ``malformed_json`` ...) and whose param
 is the dotted path of the field. An unexpected exception is logged with its request id and answered
-with a 500 in the same shape, without internals.
+with a 500 in the same shape, without internals. The OpenAPI spec documents that body for each error
+status of every ``/v1`` operation, so clients (and schemathesis) can hold us to it.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import structlog
@@ -106,6 +108,8 @@ def validation_error_response(exc: RequestValidationError) -> JSONResponse:
     param = _param(loc)
     if kind == "json_invalid":
         message, param = "The request body is not valid JSON.", None
+    elif kind == "missing" and loc == ("body",):
+        message = "The request body is required."
     else:
         message = str(first.get("msg", "Invalid request."))
         if message.startswith("Value error, "):
@@ -115,7 +119,69 @@ def validation_error_response(exc: RequestValidationError) -> JSONResponse:
     return JSONResponse(status_code=400, content=error_body("invalid_request_error", code, message, param))
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {"error": {
+        "type": "object",
+        "required": ["type", "code", "message", "param"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error",
+                                               "api_error"]},
+            "code": {"type": "string", "description": "Stable: a code never changes meaning."},
+            "message": {"type": "string"},
+            "param": {"anyOf": [{"type": "string"}, {"type": "null"}],
+                      "description": "The request field at fault, as a dotted path such as transfers[1].amount."},
+            "details": {"type": "object"},
+        },
+    }},
+}
+
+ERROR_RESPONSES = {
+    "400": "Invalid request: malformed JSON, a missing or unknown field, or a value out of range.",
+    "401": "Missing, invalid or revoked credentials.",
+    "403": "The caller's role may not do this.",
+    "404": "No such object for this tenant (another tenant's objects are not found either).",
+    "409": "Conflicts with the current state, such as a hold already posted or an Idempotency-Key in use.",
+    "422": "Breaks a rule of the books, such as insufficient funds, a frozen account or a closed period.",
+}
+
+
+def document(app: FastAPI) -> None:
+    """Make the OpenAPI spec tell the truth about failures: every ``/v1`` operation answers its errors in
+    the one error body, where FastAPI would advertise its own 422 shape and no other error."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = build()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Error"] = ERROR_SCHEMA
+        for path, item in spec.get("paths", {}).items():
+            if not path.startswith("/v1/"):
+                continue
+            for operation in item.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                for status, description in ERROR_RESPONSES.items():
+                    operation["responses"][status] = {"description": description, "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        if "#/components/schemas/HTTPValidationError" not in json.dumps(spec["paths"]):
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    document(app)
+
     @app.exception_handler(FinloopError)
     async def _finloop_error(_request: Request, exc: FinloopError) -> JSONResponse:
         status = status_for(exc)
@@ -133,10 +199,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(exc.status_code,
-                                                                                        "http_error")
+        # FastAPI raises a bare 400 when it cannot decode the body at all (bad UTF-8, a number of
+        # thousands of digits, nesting past the parser's depth): to a client that is malformed JSON.
+        code = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed",
+                401: "unauthenticated"}.get(exc.status_code, "http_error")
+        message = "The request body is not valid JSON." if exc.status_code == 400 else str(exc.detail)
         return JSONResponse(status_code=exc.status_code, headers=getattr(exc, "headers", None),
-                            content=error_body("invalid_request_error", code, str(exc.detail)))
+                            content=error_body("invalid_request_error", code, message))
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:

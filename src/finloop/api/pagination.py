@@ -8,11 +8,13 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel
 
+from finloop.api.types import Line
+
 T = TypeVar("T")
 R = TypeVar("R")
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Cursor = Annotated[str | None, Query(max_length=200, description="The next_cursor of the previous page.")]
+Cursor = Annotated[Line | None, Query(max_length=200, description="The next_cursor of the previous page.")]
 
 
 class Page(BaseModel, Generic[T]):

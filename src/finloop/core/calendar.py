@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from finloop.core.errors import InvalidRequest
@@ -47,12 +47,18 @@ class BusinessCalendar:
         raise InvalidRequest("Calendar has no business day within ten years.", code="calendar_exhausted")
 
     def local_date(self, at: datetime) -> date:
-        """The calendar date of an instant in the tenant's zone, shifted by the cut-off."""
+        """The calendar date of an instant in the tenant's zone, shifted by the cut-off.
+
+        It never goes backwards: when clocks are set back over the cut-off (or over midnight), the
+        repeated wall times after the day closed stay in the next day.
+        """
         if at.tzinfo is None:
             raise ValueError("business time needs an aware datetime")
         local = at.astimezone(zone(self.timezone))
         day = local.date()
         if self.cutoff != time(0, 0) and local.time() >= self.cutoff:
+            day += timedelta(days=1)
+        if local.fold and at >= self.day_closes_at(day):
             day += timedelta(days=1)
         return day
 
@@ -79,8 +85,30 @@ class BusinessCalendar:
         return count
 
     def day_closes_at(self, business_day: date) -> datetime:
-        """The instant at which ``business_day`` is over in the tenant's zone (its cut-off)."""
-        tz = zone(self.timezone)
+        """The UTC instant at which ``business_day`` is over: the first moment its zone's wall clock
+        reads the cut-off (midnight of the next day without one)."""
         if self.cutoff == time(0, 0):
-            return datetime.combine(business_day + timedelta(days=1), time(0, 0), tzinfo=tz)
-        return datetime.combine(business_day, self.cutoff, tzinfo=tz)
+            return _first_instant_at(datetime.combine(business_day + timedelta(days=1), time(0, 0)),
+                                     zone(self.timezone))
+        return _first_instant_at(datetime.combine(business_day, self.cutoff), zone(self.timezone))
+
+
+def _first_instant_at(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The first UTC instant at which the wall clock of ``tz`` reads ``wall`` or later.
+
+    Usually ``wall`` itself, at its first occurrence when clocks are set back (fold 0). When clocks
+    jump over ``wall`` it never appears, and the answer is the moment of the jump: fold 0 reads
+    ``wall`` with the offset before the jump (an instant after it), fold 1 with the offset after
+    (an instant before it), and the jump is found between them.
+    """
+    after = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if after.astimezone(tz).replace(tzinfo=None) == wall:
+        return after
+    before = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    while after - before > timedelta(microseconds=1):
+        middle = before + (after - before) / 2
+        if middle.astimezone(tz).replace(tzinfo=None) >= wall:
+            after = middle
+        else:
+            before = middle
+    return after

@@ -55,7 +55,12 @@ class IdFactory:
             now = self._now_ms()
             if now <= self._last_ms:
                 now = self._last_ms
-                self._last_random = (self._last_random + 1) & ((1 << 80) - 1)
+                self._last_random += 1
+                if self._last_random >= 1 << 80:
+                    # Wrapping the random part to zero would sort this id before the last one;
+                    # borrowing the next millisecond keeps the order.
+                    now += 1
+                    self._last_random = 0
             else:
                 self._last_random = int.from_bytes(self._entropy(10), "big")
             self._last_ms = now

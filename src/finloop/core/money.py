@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from fractions import Fraction
 
@@ -105,16 +105,6 @@ class Rounding(StrEnum):
     CEILING = "ceiling"
 
 
-_DECIMAL_MODES = {
-    Rounding.HALF_EVEN: ROUND_HALF_EVEN,
-    Rounding.HALF_UP: ROUND_HALF_UP,
-    Rounding.DOWN: ROUND_DOWN,
-    Rounding.UP: ROUND_UP,
-    Rounding.FLOOR: ROUND_FLOOR,
-    Rounding.CEILING: ROUND_CEILING,
-}
-
-
 def check_amount(value: object, *, allow_zero: bool = True, allow_negative: bool = True) -> int:
     """Accept only a true ``int`` (never bool or float) inside the BIGINT-safe range."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -129,35 +119,44 @@ def check_amount(value: object, *, allow_zero: bool = True, allow_negative: bool
     return value
 
 
+def exact(value: Decimal | Fraction | int, param: str = "amount") -> Fraction:
+    """The exact rational value of an int, Decimal or Fraction; floats, bools and NaN/infinity are refused.
+
+    Going through ``Fraction`` keeps every digit: Decimal arithmetic would round to its context's
+    28 significant digits, silently for products and with an error for ``quantize``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | Fraction):
+        raise TypeError(f"exact amounts are int, Decimal or Fraction, never {type(value).__name__}")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise InvalidRequest(f"{value} is not a finite number.", code="invalid_amount", param=param)
+    return Fraction(value)
+
+
 def round_minor(value: Decimal | Fraction | int, mode: Rounding) -> int:
     """Round an exact quantity of minor units to an integer by the named rule."""
-    if isinstance(value, bool | float):
-        raise TypeError("round_minor takes Decimal, Fraction or int, never float or bool")
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, Fraction):
-        # Exact: convert via enough digits that the rounding decision is decided by the integer part.
-        floor = value.numerator // value.denominator
-        remainder = value - floor
-        if remainder == 0:
-            return floor
-        if mode is Rounding.FLOOR:
-            return floor
-        if mode is Rounding.CEILING:
-            return floor + 1
-        if mode is Rounding.DOWN:
-            return floor if value >= 0 else floor + 1
-        if mode is Rounding.UP:
-            return floor + 1 if value >= 0 else floor
-        half = Fraction(1, 2)
-        if remainder > half:
-            return floor + 1
-        if remainder < half:
-            return floor
-        if mode is Rounding.HALF_UP:
-            return floor + 1 if value >= 0 else floor
-        return floor if floor % 2 == 0 else floor + 1
-    return int(value.quantize(Decimal(1), rounding=_DECIMAL_MODES[mode]))
+    fraction = exact(value)
+    floor = fraction.numerator // fraction.denominator
+    remainder = fraction - floor
+    if remainder == 0:
+        return floor
+    if mode is Rounding.FLOOR:
+        return floor
+    if mode is Rounding.CEILING:
+        return floor + 1
+    if mode is Rounding.DOWN:
+        return floor if fraction >= 0 else floor + 1
+    if mode is Rounding.UP:
+        return floor + 1 if fraction >= 0 else floor
+    half = Fraction(1, 2)
+    if remainder > half:
+        return floor + 1
+    if remainder < half:
+        return floor
+    if mode is Rounding.HALF_UP:
+        return floor + 1 if fraction >= 0 else floor
+    return floor if floor % 2 == 0 else floor + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,12 +180,19 @@ class Money:
         """Build from a major-unit amount such as Decimal("123.45"); floats are refused."""
         if isinstance(amount, float | bool):
             raise TypeError("from_major refuses float and bool; pass a Decimal or a string")
-        exact = Decimal(amount) * currency(code).minor_per_major
-        return cls(round_minor(exact, mode), code)
+        if isinstance(amount, str):
+            try:
+                amount = Decimal(amount.strip())
+            except InvalidOperation as error:
+                raise InvalidRequest(f"{amount!r} is not a decimal amount.", code="invalid_amount",
+                                     param="amount") from error
+        minor = exact(amount) * currency(code).minor_per_major
+        return cls(round_minor(minor, mode), code)
 
     def to_major(self) -> Decimal:
+        """The amount in major units, exactly (built from digits, so no context precision applies)."""
         exponent = currency(self.currency).exponent
-        return Decimal(self.minor).scaleb(-exponent)
+        return Decimal(f"{self.minor}E-{exponent}")
 
     def _same(self, other: Money) -> None:
         if not isinstance(other, Money):
@@ -229,8 +235,7 @@ class Money:
         """Scale by an exact rate (a Decimal or Fraction, never float) and round by ``mode``."""
         if isinstance(rate, float | bool):
             raise TypeError("rates are Decimal or Fraction, never float")
-        exact = Fraction(rate) * self.minor
-        return Money(round_minor(exact, mode), self.currency)
+        return Money(round_minor(exact(rate, "rate") * self.minor, mode), self.currency)
 
     def allocate(self, weights: Sequence[int | Decimal | Fraction]) -> list[Money]:
         return [Money(part, self.currency) for part in allocate(self.minor, weights)]
@@ -258,7 +263,7 @@ def allocate(whole: int, weights: Sequence[int | Decimal | Fraction]) -> list[in
     for weight in weights:
         if isinstance(weight, float | bool):
             raise TypeError("weights are int, Decimal or Fraction, never float")
-        fraction = Fraction(weight)
+        fraction = exact(weight, "weights")
         if fraction < 0:
             raise InvalidRequest("Weights must not be negative.", code="invalid_weights", param="weights")
         exact_weights.append(fraction)

@@ -8,10 +8,16 @@ what was committed. Rules:
 - same key while the first request is in flight: ``idempotency_key_in_use`` (409);
 - a claim whose lease ran out (its request crashed) is taken over by the next request;
 - a completed key is kept ``ttl`` (at least 24 hours); after that the key may be used afresh.
+
+The request is remembered as a salted SHA-256 of its method, path, query and body, so a body that
+holds a password cannot be recovered from the store by guessing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -47,9 +53,20 @@ def check_key(key: str) -> None:
                              code="invalid_idempotency_key", param="Idempotency-Key")
 
 
-def claim(db: Database, *, tenant_id: str, key: str, method: str, path: str, request_hash: str,
+def fingerprint_hash(fingerprint: bytes, salt: str | None = None) -> str:
+    salt = salt or secrets.token_hex(8)
+    return f"{salt}${hashlib.sha256(salt.encode() + fingerprint).hexdigest()}"
+
+
+def same_request(stored_hash: str, fingerprint: bytes) -> bool:
+    salt, _, _ = stored_hash.partition("$")
+    return hmac.compare_digest(stored_hash, fingerprint_hash(fingerprint, salt))
+
+
+def claim(db: Database, *, tenant_id: str, key: str, method: str, path: str, fingerprint: bytes,
           ttl_seconds: int, lease_seconds: int) -> Claim:
     check_key(key)
+    request_hash = fingerprint_hash(fingerprint)
     for _ in range(3):
         with db.uow() as uow:
             now = uow.clock.now()
@@ -72,7 +89,7 @@ def claim(db: Database, *, tenant_id: str, key: str, method: str, path: str, req
                 row.created_at, row.expires_at = now, now + timedelta(seconds=ttl_seconds)
                 uow.commit()
                 return Claim(tenant_id, key)
-            if row.request_hash != request_hash:
+            if not same_request(row.request_hash, fingerprint):
                 raise KeyReused("This Idempotency-Key was used with a different request.",
                                 param="Idempotency-Key")
             if row.status == "completed":

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -10,7 +13,8 @@ from fastapi import APIRouter, Path, Query
 
 from finloop.api.deps import CurrentReader, CurrentWriter
 from finloop.api.pagination import Cursor, Limit, Page, page
-from finloop.core.errors import InvalidRequest
+from finloop.api.types import Instant, Line
+from finloop.core.errors import FinloopError, InvalidRequest
 from finloop.db.uow import UnitOfWork
 from finloop.ledger import reports, service
 from finloop.ledger.domain import AccountStatus, AccountType, PostingSpec, Side, TransferSpec
@@ -43,14 +47,19 @@ from finloop.ledger.schemas import (
 )
 
 router = APIRouter(tags=["ledger"])
-Id = Annotated[str, Path(min_length=1, max_length=40)]
-Instant = Annotated[datetime | None, Query(description="An ISO 8601 instant with its offset.")]
+Id = Annotated[Line, Path(min_length=1, max_length=40)]
+InstantQuery = Annotated[Instant | None, Query(description="An ISO 8601 instant with its offset.")]
+RequiredInstant = Annotated[Instant, Query(description="An ISO 8601 instant with its offset.")]
+IdFilter = Annotated[Line | None, Query(max_length=40)]
+CurrencyFilter = Annotated[Line | None, Query(max_length=3)]
 
-
-def _aware(value: datetime | None, param: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidRequest("Give the time with its UTC offset.", code="invalid_datetime", param=param)
-    return value
+#: Where the service's names for the legs of a two-posting entry point in a shorthand request.
+_SHORTHAND_PARAMS = {
+    "postings[0].account_id": "debit_account_id", "postings[1].account_id": "credit_account_id",
+    "postings[0].amount": "amount", "postings[1].amount": "amount",
+    "postings[0].currency": "currency", "postings[1].currency": "currency",
+}
+_BATCH_PARAM = re.compile(r"^transfers\[(\d+)\]\.(.+)$")
 
 
 # ---------------------------------------------------------------------------------------------- reads
@@ -98,11 +107,17 @@ def read_hold(hold: Hold, now: datetime) -> HoldRead:
                     resolved_at=hold.resolved_at, post_entry_id=hold.post_entry_id, metadata=hold.meta)
 
 
-def _spec(body: TransferCreate, key: str | None, param: str = "key") -> TransferSpec:
+def _spec(body: TransferCreate, key: str | None, where: str = "") -> TransferSpec:
+    if body.postings is None:
+        missing = [name for name in ("debit_account_id", "credit_account_id", "amount", "currency")
+                   if getattr(body, name) is None]
+        if missing:
+            raise InvalidRequest(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required "
+                                 "(or give postings).", code="missing_field", param=f"{where}{missing[0]}")
     chosen = body.key or key
     if not chosen:
         raise InvalidRequest("Give the transfer a key, or send an Idempotency-Key header.",
-                             code="missing_transfer_key", param=param)
+                             code="missing_transfer_key", param=f"{where}key")
     if body.postings is not None:
         postings = tuple(PostingSpec(p.account_id, p.amount if p.direction == Side.DEBIT else -p.amount,
                                      p.currency) for p in body.postings)
@@ -110,6 +125,23 @@ def _spec(body: TransferCreate, key: str | None, param: str = "key") -> Transfer
     assert body.debit_account_id and body.credit_account_id and body.amount and body.currency
     return TransferSpec.simple(chosen, body.debit_account_id, body.credit_account_id, body.amount, body.currency,
                                body.description, body.effective_at, body.metadata)
+
+
+@contextmanager
+def _shorthand_params(bodies: Sequence[TransferCreate]) -> Iterator[None]:
+    """Name the offending field as the client sent it: the service speaks of ``postings[0].account_id``
+    where a shorthand request said ``debit_account_id``."""
+    try:
+        yield
+    except FinloopError as error:
+        param, prefix, index = error.param or "", "", 0
+        batch = _BATCH_PARAM.match(param)
+        if batch:
+            index, param = int(batch.group(1)), batch.group(2)
+            prefix = f"transfers[{index}]."
+        if index < len(bodies) and bodies[index].postings is None and param in _SHORTHAND_PARAMS:
+            error.param = prefix + _SHORTHAND_PARAMS[param]
+        raise
 
 
 # ---------------------------------------------------------------------------------------------- accounts
@@ -125,8 +157,8 @@ def create_account(body: AccountCreate, writer: CurrentWriter):  # type: ignore[
 
 @router.get("/accounts", response_model=Page[AccountRead], summary="List accounts")
 def list_accounts(reader: CurrentReader, limit: Limit = 50, starting_after: Cursor = None,
-                  code_prefix: Annotated[str | None, Query(max_length=255)] = None,
-                  currency: Annotated[str | None, Query(max_length=3)] = None,
+                  code_prefix: Annotated[Line | None, Query(max_length=255)] = None,
+                  currency: CurrencyFilter = None,
                   type: AccountType | None = None, status: AccountStatus | None = None) -> Page[AccountRead]:
     return reader.run(lambda uow: page(service.list_accounts(
         uow, reader.tenant_id, after=starting_after, limit=limit + 1, code_prefix=code_prefix,
@@ -160,9 +192,7 @@ def close_account(account_id: Id, writer: CurrentWriter):  # type: ignore[no-unt
 
 @router.get("/accounts/{account_id}/balance", response_model=AsOfBalance,
             summary="Balances now, or the posted balance as of a past instant")
-def account_balance(account_id: Id, reader: CurrentReader, as_of: Instant = None) -> AsOfBalance:
-    _aware(as_of, "as_of")
-
+def account_balance(account_id: Id, reader: CurrentReader, as_of: InstantQuery = None) -> AsOfBalance:
     def work(uow: UnitOfWork) -> AsOfBalance:
         account = service.get_account(uow, reader.tenant_id, account_id)
         if as_of is None:
@@ -183,19 +213,21 @@ def _parse_statement_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     if not cursor:
         return None
     try:
-        at, posting_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(at).astimezone(UTC), int(posting_id)
-    except (ValueError, UnicodeDecodeError) as error:
+        at_text, id_text = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        at, posting_id = datetime.fromisoformat(at_text), int(id_text)
+        # A cursor is made by _statement_cursor; anything else (a naive time, an id past BIGINT) was forged.
+        if at.tzinfo is None or not 0 <= posting_id < 2**63:
+            raise ValueError(cursor)
+        return at.astimezone(UTC), posting_id
+    except (ValueError, UnicodeDecodeError, OverflowError) as error:
         raise InvalidRequest("Malformed cursor.", code="invalid_cursor", param="starting_after") from error
 
 
 @router.get("/accounts/{account_id}/statement", response_model=Page[StatementLineRead],
             summary="Postings with the running balance")
 def account_statement(account_id: Id, reader: CurrentReader, limit: Limit = 100, starting_after: Cursor = None,
-                      start: Instant = None, end: Instant = None) -> Page[StatementLineRead]:
+                      start: InstantQuery = None, end: InstantQuery = None) -> Page[StatementLineRead]:
     after = _parse_statement_cursor(starting_after)
-    _aware(start, "start")
-    _aware(end, "end")
 
     def work(uow: UnitOfWork) -> Page[StatementLineRead]:
         account = service.get_account(uow, reader.tenant_id, account_id)
@@ -215,7 +247,8 @@ def create_transfer(body: TransferCreate, writer: CurrentWriter):  # type: ignor
     spec = _spec(body, writer.claim.key if writer.claim else None)
 
     def work(uow: UnitOfWork) -> EntryRead:
-        posted = service.post_transfer(uow, writer.tenant_id, spec)
+        with _shorthand_params([body]):
+            posted = service.post_transfer(uow, writer.tenant_id, spec)
         return read_entry_ids(uow, writer.tenant_id, [posted.id])[0]
 
     return writer.run(work, status_code=201, permission="ledger.write")
@@ -225,11 +258,12 @@ def create_transfer(body: TransferCreate, writer: CurrentWriter):  # type: ignor
              summary="Post a batch of transfers atomically (all or nothing)")
 def create_batch(body: BatchCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
     base = writer.claim.key if writer.claim else None
-    specs = [_spec(t, f"{base}:{i}" if base else None, f"transfers[{i}].key") for i, t in enumerate(body.transfers)]
+    specs = [_spec(t, f"{base}:{i}" if base else None, f"transfers[{i}].") for i, t in enumerate(body.transfers)]
 
     def work(uow: UnitOfWork) -> BatchRead:
         batch_id = uow.ids.new("batch")
-        posted = service.post_transfers(uow, writer.tenant_id, specs, batch_id=batch_id)
+        with _shorthand_params(body.transfers):
+            posted = service.post_transfers(uow, writer.tenant_id, specs, batch_id=batch_id)
         return BatchRead(batch_id=batch_id, entries=read_entry_ids(uow, writer.tenant_id, [p.id for p in posted]))
 
     return writer.run(work, status_code=201, permission="ledger.write")
@@ -237,12 +271,8 @@ def create_batch(body: BatchCreate, writer: CurrentWriter):  # type: ignore[no-u
 
 @router.get("/transfers", response_model=Page[EntryRead], summary="List entries")
 def list_transfers(reader: CurrentReader, limit: Limit = 50, starting_after: Cursor = None,
-                   account_id: Annotated[str | None, Query(max_length=40)] = None,
-                   batch_id: Annotated[str | None, Query(max_length=40)] = None,
-                   created_from: Instant = None, created_to: Instant = None) -> Page[EntryRead]:
-    _aware(created_from, "created_from")
-    _aware(created_to, "created_to")
-
+                   account_id: IdFilter = None, batch_id: IdFilter = None,
+                   created_from: InstantQuery = None, created_to: InstantQuery = None) -> Page[EntryRead]:
     def work(uow: UnitOfWork) -> Page[EntryRead]:
         entries = service.list_entries(uow, reader.tenant_id, after=starting_after, limit=limit + 1,
                                        account_id=account_id, batch_id=batch_id, created_from=created_from,
@@ -292,7 +322,7 @@ def create_hold(body: HoldCreate, writer: CurrentWriter):  # type: ignore[no-unt
 
 @router.get("/holds", response_model=Page[HoldRead], summary="List holds")
 def list_holds(reader: CurrentReader, limit: Limit = 50, starting_after: Cursor = None,
-               account_id: Annotated[str | None, Query(max_length=40)] = None) -> Page[HoldRead]:
+               account_id: IdFilter = None) -> Page[HoldRead]:
     def work(uow: UnitOfWork) -> Page[HoldRead]:
         now = uow.clock.now()
         holds = service.list_holds(uow, reader.tenant_id, after=starting_after, limit=limit + 1,
@@ -338,9 +368,8 @@ def _section(section: reports.Section) -> StatementSection:
 
 
 @router.get("/reports/trial-balance", response_model=TrialBalanceRead, summary="Trial balance per currency")
-def trial_balance(reader: CurrentReader, as_of: Instant = None,
-                  currency: Annotated[str | None, Query(max_length=3)] = None) -> TrialBalanceRead:
-    _aware(as_of, "as_of")
+def trial_balance(reader: CurrentReader, as_of: InstantQuery = None,
+                  currency: CurrencyFilter = None) -> TrialBalanceRead:
     return reader.run(lambda uow: TrialBalanceRead(as_of=as_of, currencies=[
         TrialBalanceCurrency(currency=tb.currency, lines=[_line(t) for t in tb.lines], total_debits=tb.total_debits,
                              total_credits=tb.total_credits, balanced=tb.balanced)
@@ -349,10 +378,7 @@ def trial_balance(reader: CurrentReader, as_of: Instant = None,
 
 @router.get("/reports/income-statement", response_model=IncomeStatementRead,
             summary="Income and expenses over (start, end]")
-def income_statement(reader: CurrentReader, start: Annotated[datetime, Query()],
-                     end: Annotated[datetime, Query()]) -> IncomeStatementRead:
-    _aware(start, "start")
-    _aware(end, "end")
+def income_statement(reader: CurrentReader, start: RequiredInstant, end: RequiredInstant) -> IncomeStatementRead:
     if end < start:
         raise InvalidRequest("end is before start.", code="invalid_range", param="end")
     return reader.run(lambda uow: IncomeStatementRead(start=start, end=end, currencies=[
@@ -362,9 +388,7 @@ def income_statement(reader: CurrentReader, start: Annotated[datetime, Query()],
 
 
 @router.get("/reports/balance-sheet", response_model=BalanceSheetRead, summary="Balance sheet as of an instant")
-def balance_sheet(reader: CurrentReader, as_of: Instant = None) -> BalanceSheetRead:
-    _aware(as_of, "as_of")
-
+def balance_sheet(reader: CurrentReader, as_of: InstantQuery = None) -> BalanceSheetRead:
     def work(uow: UnitOfWork) -> BalanceSheetRead:
         at = as_of or uow.clock.now()
         return BalanceSheetRead(as_of=at, currencies=[

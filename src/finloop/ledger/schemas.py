@@ -5,13 +5,23 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
-from finloop.api.types import Amount, CurrencyCode, Description, Metadata, NonNegativeAmount, TransferKey
+from finloop.api.types import (
+    Amount,
+    CurrencyCode,
+    Description,
+    Instant,
+    Line,
+    Metadata,
+    NonNegativeAmount,
+    TransferKey,
+)
 from finloop.ledger.domain import AccountStatus, AccountType, BalanceRule, Side
 
 AccountCode = Annotated[str, Field(min_length=3, max_length=255, examples=["liabilities:merchant:M1:available"])]
-ObjectId = Annotated[str, Field(min_length=1, max_length=40)]
+ObjectId = Annotated[Line, Field(min_length=1, max_length=40)]
 
 
 class Strict(BaseModel):
@@ -22,7 +32,7 @@ class AccountCreate(Strict):
     code: AccountCode
     type: AccountType
     currency: CurrencyCode
-    name: Annotated[str, Field(max_length=255)] = ""
+    name: Annotated[Line, Field(max_length=255)] = ""
     balance_rule: BalanceRule = BalanceRule.NONE
     overdraft_limit: NonNegativeAmount = 0
     normal_side: Side | None = Field(None, description="Defaults from the type; set it for a contra account.")
@@ -63,8 +73,9 @@ class PostingCreate(Strict):
 
 
 class TransferCreate(Strict):
-    """Either the shorthand (``debit_account_id``, ``credit_account_id``, ``amount``, ``currency``) or
-    ``postings`` for an entry with more than two legs."""
+    """Either the shorthand (``debit_account_id``, ``credit_account_id``, ``amount``, ``currency``, all
+    four) or ``postings`` for an entry with more than two legs. The endpoint reports a missing shorthand
+    field, so that the error names it."""
 
     key: TransferKey | None = Field(None, description="Permanent transfer key; defaults to the Idempotency-Key.")
     debit_account_id: ObjectId | None = None
@@ -73,18 +84,16 @@ class TransferCreate(Strict):
     currency: CurrencyCode | None = None
     postings: Annotated[list[PostingCreate], Field(min_length=2, max_length=100)] | None = None
     description: Description = ""
-    effective_at: AwareDatetime | None = None
+    effective_at: Instant | None = None
     metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_shape(self) -> TransferCreate:
         shorthand = (self.debit_account_id, self.credit_account_id, self.amount, self.currency)
-        if self.postings is not None:
-            if any(v is not None for v in shorthand):
-                raise ValueError("give either postings or debit_account_id/credit_account_id/amount/currency")
-        elif any(v is None for v in shorthand):
-            raise ValueError("debit_account_id, credit_account_id, amount and currency are required "
-                             "(or give postings)")
+        if self.postings is not None and any(v is not None for v in shorthand):
+            raise PydanticCustomError(
+                "conflicting_fields",
+                "Give either postings or debit_account_id, credit_account_id, amount and currency.")
         return self
 
 

@@ -3,18 +3,25 @@
 Invariants owned here:
 - a secret (API key or session token) is shown once and stored only as its SHA-256 digest; it is a
   256-bit random value, so a fast digest is safe and checking one costs microseconds;
-- passwords are stored as argon2 hashes;
-- an approval is decided by a user other than its requester, holding the role it requires;
+- passwords are stored as argon2 hashes, and a failed sign-in costs one argon2 check whether or not the
+  email exists, so neither the answer nor its timing says which emails are users;
+- a key is rotated at most once, and its grace period only ever shortens its life;
+- the auditor role reads everything and acts on nothing;
+- an approval is decided once, by a user other than its requester, holding the role it requires;
 - every change to keys, users, tenant settings and approvals is written to the audit chain.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from importlib import resources
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -23,6 +30,7 @@ from sqlalchemy import delete, select
 
 from finloop.audit import service as audit
 from finloop.core.calendar import zone
+from finloop.core.clock import utc
 from finloop.core.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, Unauthenticated
 from finloop.db.uow import UnitOfWork
 from finloop.tenancy import calendar
@@ -37,7 +45,8 @@ class Role(StrEnum):
     AUDITOR = "auditor"
 
 
-#: What each role may do. Read access is granted to every role; these are the acting permissions.
+#: What each role may do. Read access is granted to every role; these are the acting permissions,
+#: and the auditor holds none of them.
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "ledger.write": frozenset({Role.ADMIN, Role.FINANCE}),
     "ledger.close_period": frozenset({Role.ADMIN, Role.FINANCE}),
@@ -45,6 +54,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "users.manage": frozenset({Role.ADMIN}),
     "tenant.configure": frozenset({Role.ADMIN}),
     "approvals.request": frozenset({Role.ADMIN, Role.FINANCE, Role.RISK_ANALYST, Role.SUPPORT}),
+    "approvals.decide": frozenset({Role.ADMIN, Role.FINANCE, Role.RISK_ANALYST, Role.SUPPORT}),
 }
 
 API_KEY_PREFIX = "fl_sk_"
@@ -61,9 +71,10 @@ class Principal:
     """Who is calling: a tenant's API key or a signed-in user."""
 
     tenant_id: str
-    actor: str  # "key:<id>" or "user:<id>"
+    actor: str  # "key:<id>", "user:<id>", or the name of a command such as "cli"
     roles: frozenset[Role]
     user_id: str | None = None
+    session_id: str | None = None
 
     def can(self, permission: str) -> bool:
         return bool(self.roles & PERMISSIONS[permission])
@@ -72,6 +83,21 @@ class Principal:
         if not self.can(permission):
             raise PermissionDenied(f"Your role may not {permission.replace('.', ' ').replace('_', ' ')}.",
                                    code="role_not_allowed")
+
+
+def system_principal(tenant_id: str, actor: str) -> Principal:
+    """An operator acting from a trusted entry point (the CLI, a job) with admin authority."""
+    return Principal(tenant_id, actor, frozenset({Role.ADMIN}))
+
+
+def _text(value: str, *, param: str, code: str, what: str, max_length: int = 200, required: bool = True) -> str:
+    """A single-line name: trimmed, within the column, without control characters (PostgreSQL refuses NUL)."""
+    value = value.strip()
+    if (required and not value) or len(value) > max_length or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        need = "1" if required else "0"
+        raise InvalidRequest(f"{what} is {need} to {max_length} characters, without control characters.",
+                             code=code, param=param)
+    return value
 
 
 # ---------------------------------------------------------------------------------------------- tenants
@@ -83,13 +109,10 @@ def tenant_snapshot(tenant: Tenant) -> dict[str, Any]:
 
 def create_tenant(uow: UnitOfWork, *, name: str, timezone: str = "UTC", cutoff: str = "00:00",
                   weekend: list[int] | None = None, is_demo: bool = False, actor: str = "system") -> Tenant:
-    if not name.strip() or len(name) > 200:
-        raise InvalidRequest("A tenant needs a name of 1 to 200 characters.", code="invalid_name", param="name")
-    zone(timezone)
-    _check_cutoff(cutoff)
-    tenant = Tenant(id=uow.ids.new("tenant"), name=name.strip(), timezone=timezone, cutoff=cutoff,
-                    weekend=weekend if weekend is not None else [5, 6], is_demo=is_demo,
-                    created_at=uow.clock.now())
+    name = _text(name, param="name", code="invalid_name", what="A tenant's name")
+    tenant = Tenant(id=uow.ids.new("tenant"), name=name, timezone=_check_timezone(timezone),
+                    cutoff=_check_cutoff(cutoff), weekend=_check_weekend(weekend if weekend is not None else [5, 6]),
+                    is_demo=is_demo, created_at=uow.clock.now())
     uow.session.add(tenant)
     uow.session.flush()
     audit.record(uow, tenant.id, actor=actor, action="tenant.created", object_type="tenant",
@@ -97,11 +120,37 @@ def create_tenant(uow: UnitOfWork, *, name: str, timezone: str = "UTC", cutoff: 
     return tenant
 
 
-def _check_cutoff(cutoff: str) -> None:
-    try:
-        calendar.parse_cutoff(cutoff)
-    except ValueError as error:
-        raise InvalidRequest("The cut-off is a local time HH:MM.", code="invalid_cutoff", param="cutoff") from error
+_CUTOFF = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+def _check_cutoff(cutoff: str) -> str:
+    # Strict HH:MM: the column holds five characters, and "9:5" or "+9:05" would parse but read badly.
+    if not _CUTOFF.match(cutoff):
+        raise InvalidRequest("The cut-off is a local time HH:MM (00:00 to 23:59).", code="invalid_cutoff",
+                             param="cutoff")
+    return cutoff
+
+
+@functools.cache
+def _iana_zones() -> frozenset[str]:
+    """The zone names of the IANA database as shipped by ``tzdata`` (not whatever files the host has)."""
+    return frozenset(resources.files("tzdata").joinpath("zones").read_text().split())
+
+
+def _check_timezone(timezone: str) -> str:
+    # Only IANA names: ZoneInfo would also load host files such as "localtime", whose meaning is the server's.
+    if timezone not in _iana_zones():
+        raise InvalidRequest(f"Unknown timezone {timezone[:64]!r}; use an IANA name such as Asia/Shanghai.",
+                             code="unknown_timezone", param="timezone")
+    zone(timezone)
+    return timezone
+
+
+def _check_weekend(weekend: list[int]) -> list[int]:
+    if any(isinstance(day, bool) or day not in range(7) for day in weekend) or len(set(weekend)) > 6:
+        raise InvalidRequest("Weekend days are 0 (Monday) to 6 (Sunday), at most six of them.",
+                             code="invalid_weekend", param="weekend")
+    return sorted(set(weekend))
 
 
 def get_tenant(uow: UnitOfWork, tenant_id: str) -> Tenant:
@@ -115,22 +164,28 @@ def list_tenants(uow: UnitOfWork) -> list[Tenant]:
     return list(uow.session.scalars(select(Tenant).order_by(Tenant.id)))
 
 
+def current_business_date(uow: UnitOfWork, tenant_id: str) -> date:
+    """The business date an event happening now is booked on, by the tenant's calendar."""
+    return calendar.get_calendar(uow, tenant_id).business_date(uow.clock.now())
+
+
 def update_business_time(uow: UnitOfWork, principal: Principal, *, timezone: str | None = None,
                          cutoff: str | None = None, weekend: list[int] | None = None) -> Tenant:
     principal.require("tenant.configure")
+    # Validate everything before touching the row, so a bad field leaves the others unchanged too.
+    timezone = _check_timezone(timezone) if timezone is not None else None
+    cutoff = _check_cutoff(cutoff) if cutoff is not None else None
+    weekend = _check_weekend(weekend) if weekend is not None else None
     tenant = get_tenant(uow, principal.tenant_id)
     before = tenant_snapshot(tenant)
     if timezone is not None:
-        zone(timezone)
         tenant.timezone = timezone
     if cutoff is not None:
-        _check_cutoff(cutoff)
         tenant.cutoff = cutoff
     if weekend is not None:
-        if any(day not in range(7) for day in weekend) or len(set(weekend)) > 6:
-            raise InvalidRequest("Weekend days are 0 (Monday) to 6 (Sunday), at most six of them.",
-                                 code="invalid_weekend", param="weekend")
-        tenant.weekend = sorted(set(weekend))
+        tenant.weekend = weekend
+    if tenant_snapshot(tenant) == before:
+        return tenant
     uow.session.flush()
     calendar.forget(tenant.id)
     audit.record(uow, tenant.id, actor=principal.actor, action="tenant.business_time_changed",
@@ -139,29 +194,38 @@ def update_business_time(uow: UnitOfWork, principal: Principal, *, timezone: str
 
 
 def set_holiday(uow: UnitOfWork, principal: Principal, day: date, name: str = "") -> Holiday:
+    """Make ``day`` a holiday (or rename it); setting the same name again changes nothing."""
     principal.require("tenant.configure")
+    name = _text(name, param="name", code="invalid_name", what="A holiday's name", required=False)
     holiday = uow.session.get(Holiday, (principal.tenant_id, day))
+    before = None
     if holiday is None:
         holiday = Holiday(tenant_id=principal.tenant_id, day=day, name=name)
         uow.session.add(holiday)
+    elif holiday.name == name:
+        return holiday
     else:
+        before = {"day": day.isoformat(), "name": holiday.name}
         holiday.name = name
     uow.session.flush()
     calendar.forget(principal.tenant_id)
     audit.record(uow, principal.tenant_id, actor=principal.actor, action="calendar.holiday_set",
-                 object_type="holiday", object_id=day.isoformat(), after={"day": day.isoformat(), "name": name})
+                 object_type="holiday", object_id=day.isoformat(), before=before,
+                 after={"day": day.isoformat(), "name": name})
     return holiday
 
 
-def remove_holiday(uow: UnitOfWork, principal: Principal, day: date) -> None:
+def remove_holiday(uow: UnitOfWork, principal: Principal, day: date) -> Holiday:
     principal.require("tenant.configure")
-    removed = uow.session.execute(delete(Holiday).where(Holiday.tenant_id == principal.tenant_id,
-                                                        Holiday.day == day))
-    if not getattr(removed, "rowcount", 0):
+    holiday = uow.session.get(Holiday, (principal.tenant_id, day))
+    if holiday is None:
         raise NotFound("No holiday on that day.", code="holiday_not_found", param="day")
+    uow.session.execute(delete(Holiday).where(Holiday.tenant_id == principal.tenant_id, Holiday.day == day))
     calendar.forget(principal.tenant_id)
     audit.record(uow, principal.tenant_id, actor=principal.actor, action="calendar.holiday_removed",
-                 object_type="holiday", object_id=day.isoformat(), before={"day": day.isoformat()})
+                 object_type="holiday", object_id=day.isoformat(),
+                 before={"day": day.isoformat(), "name": holiday.name})
+    return holiday
 
 
 def list_holidays(uow: UnitOfWork, tenant_id: str) -> list[Holiday]:
@@ -176,13 +240,21 @@ def key_snapshot(key: ApiKey) -> dict[str, Any]:
             "expires_at": key.expires_at.isoformat() if key.expires_at else None}
 
 
+def api_key_status(key: ApiKey, now: datetime) -> str:
+    """``active``, ``expired`` (a rotated key past its grace) or ``revoked``."""
+    if key.status == "revoked":
+        return "revoked"
+    if key.expires_at is not None and utc(key.expires_at) <= now:
+        return "expired"
+    return "active"
+
+
 def issue_api_key(uow: UnitOfWork, tenant_id: str, *, name: str, role: Role = Role.ADMIN, actor: str,
                   rotated_from_id: str | None = None) -> tuple[ApiKey, str]:
     """Create a key; the secret is returned once and never stored."""
-    if not name.strip() or len(name) > 200:
-        raise InvalidRequest("A key needs a name of 1 to 200 characters.", code="invalid_name", param="name")
+    name = _text(name, param="name", code="invalid_name", what="A key's name")
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(id=uow.ids.new("api_key"), tenant_id=tenant_id, name=name.strip(), prefix=secret[:12],
+    key = ApiKey(id=uow.ids.new("api_key"), tenant_id=tenant_id, name=name, prefix=secret[:12],
                  digest=digest(secret), role=role.value, status="active", created_at=uow.clock.now(),
                  rotated_from_id=rotated_from_id)
     uow.session.add(key)
@@ -192,20 +264,25 @@ def issue_api_key(uow: UnitOfWork, tenant_id: str, *, name: str, role: Role = Ro
     return key, secret
 
 
-def get_api_key(uow: UnitOfWork, tenant_id: str, key_id: str) -> ApiKey:
-    key = uow.session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id))
+def get_api_key(uow: UnitOfWork, tenant_id: str, key_id: str, *, lock: bool = False) -> ApiKey:
+    query = select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id)
+    key = uow.session.scalar(query.with_for_update() if lock else query)
     if key is None:
         raise NotFound(f"No such API key: {key_id}.", code="api_key_not_found", param="key_id")
     return key
 
 
-def list_api_keys(uow: UnitOfWork, tenant_id: str) -> list[ApiKey]:
-    return list(uow.session.scalars(select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.id)))
+def list_api_keys(uow: UnitOfWork, tenant_id: str, *, after: str | None = None,
+                  limit: int | None = None) -> list[ApiKey]:
+    query = select(ApiKey).where(ApiKey.tenant_id == tenant_id)
+    if after:
+        query = query.where(ApiKey.id > after)
+    return list(uow.session.scalars(query.order_by(ApiKey.id).limit(limit)))
 
 
 def revoke_api_key(uow: UnitOfWork, principal: Principal, key_id: str) -> ApiKey:
     principal.require("keys.manage")
-    key = get_api_key(uow, principal.tenant_id, key_id)
+    key = get_api_key(uow, principal.tenant_id, key_id, lock=True)
     if key.status == "revoked":
         raise Conflict("The key is already revoked.", code="api_key_revoked", param="key_id")
     before = key_snapshot(key)
@@ -219,19 +296,29 @@ def revoke_api_key(uow: UnitOfWork, principal: Principal, key_id: str) -> ApiKey
 
 def rotate_api_key(uow: UnitOfWork, principal: Principal, key_id: str, *,
                    grace_seconds: int = 0) -> tuple[ApiKey, str]:
-    """Issue a successor; the old key keeps working for ``grace_seconds`` so clients can switch."""
+    """Issue a successor; the old key keeps working for ``grace_seconds`` so clients can switch.
+
+    A key has at most one successor: rotating it again is a conflict, so a retried rotation cannot
+    leave a second live key behind, nor push the old key's end further out.
+    """
     principal.require("keys.manage")
-    old = get_api_key(uow, principal.tenant_id, key_id)
-    if old.status == "revoked":
-        raise Conflict("A revoked key cannot be rotated.", code="api_key_revoked", param="key_id")
-    if not 0 <= grace_seconds <= 30 * 86400:
+    if isinstance(grace_seconds, bool) or not 0 <= grace_seconds <= 30 * 86400:
         raise InvalidRequest("The grace period is 0 to 30 days.", code="invalid_grace", param="grace_seconds")
+    old = get_api_key(uow, principal.tenant_id, key_id, lock=True)
+    now = uow.clock.now()
+    status = api_key_status(old, now)
+    if status != "active":
+        raise Conflict(f"The key is {status}; issue a new one instead.", code=f"api_key_{status}", param="key_id")
+    if uow.session.scalar(select(ApiKey.id).where(ApiKey.tenant_id == principal.tenant_id,
+                                                  ApiKey.rotated_from_id == old.id)):
+        raise Conflict("The key was already rotated; revoke it to end its grace period.",
+                       code="api_key_already_rotated", param="key_id")
     before = key_snapshot(old)
     if grace_seconds:
-        old.expires_at = uow.clock.now() + timedelta(seconds=grace_seconds)
+        old.expires_at = now + timedelta(seconds=grace_seconds)
     else:
         old.status = "revoked"
-        old.revoked_at = uow.clock.now()
+        old.revoked_at = now
     uow.session.flush()
     audit.record(uow, principal.tenant_id, actor=principal.actor, action="api_key.rotated",
                  object_type="api_key", object_id=old.id, before=before, after=key_snapshot(old))
@@ -244,7 +331,7 @@ def authenticate(uow: UnitOfWork, token: str) -> Principal:
     now = uow.clock.now()
     if token.startswith(API_KEY_PREFIX):
         key = uow.session.scalar(select(ApiKey).where(ApiKey.digest == digest(token)))
-        if key is None or key.status != "active" or (key.expires_at is not None and key.expires_at <= now):
+        if key is None or api_key_status(key, now) != "active":
             raise Unauthenticated("Invalid or revoked API key.", code="invalid_api_key")
         return Principal(key.tenant_id, f"key:{key.id}", frozenset({Role(key.role)}))
     if token.startswith(SESSION_PREFIX):
@@ -256,7 +343,8 @@ def authenticate(uow: UnitOfWork, token: str) -> Principal:
         session, user = found
         if session.revoked_at is not None or session.expires_at <= now or user.status != "active":
             raise Unauthenticated("The session has expired; sign in again.", code="session_expired")
-        return Principal(user.tenant_id, f"user:{user.id}", frozenset(Role(r) for r in user.roles), user.id)
+        return Principal(user.tenant_id, f"user:{user.id}", frozenset(Role(r) for r in user.roles), user.id,
+                         session.id)
     raise Unauthenticated("Unrecognised credentials.", code="invalid_api_key")
 
 
@@ -283,11 +371,20 @@ def _check_password(password: str) -> None:
         raise InvalidRequest("Passwords are 12 to 256 characters.", code="weak_password", param="password")
 
 
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
+
+
+def _check_email(email: str) -> str:
+    email = email.strip().lower()
+    if len(email) > 320 or not _EMAIL.match(email):
+        raise InvalidRequest("A valid email address is required.", code="invalid_email", param="email")
+    return email
+
+
 def create_user(uow: UnitOfWork, tenant_id: str, *, email: str, password: str, roles: list[str],
                 name: str = "", actor: str) -> User:
-    email = email.strip().lower()
-    if "@" not in email or len(email) > 320:
-        raise InvalidRequest("A valid email address is required.", code="invalid_email", param="email")
+    email = _check_email(email)
+    name = _text(name, param="name", code="invalid_name", what="A user's name", required=False)
     _check_password(password)
     role_values = _roles(roles)
     if uow.session.scalar(select(User.id).where(User.tenant_id == tenant_id, User.email == email)):
@@ -309,8 +406,12 @@ def get_user(uow: UnitOfWork, tenant_id: str, user_id: str) -> User:
     return user
 
 
-def list_users(uow: UnitOfWork, tenant_id: str) -> list[User]:
-    return list(uow.session.scalars(select(User).where(User.tenant_id == tenant_id).order_by(User.id)))
+def list_users(uow: UnitOfWork, tenant_id: str, *, after: str | None = None,
+               limit: int | None = None) -> list[User]:
+    query = select(User).where(User.tenant_id == tenant_id)
+    if after:
+        query = query.where(User.id > after)
+    return list(uow.session.scalars(query.order_by(User.id).limit(limit)))
 
 
 def update_user(uow: UnitOfWork, principal: Principal, user_id: str, *, roles: list[str] | None = None,
@@ -324,23 +425,49 @@ def update_user(uow: UnitOfWork, principal: Principal, user_id: str, *, roles: l
         if status not in ("active", "disabled"):
             raise InvalidRequest("Status is active or disabled.", code="invalid_status", param="status")
         user.status = status
+    if user_snapshot(user) == before:
+        return user
     uow.session.flush()
     audit.record(uow, principal.tenant_id, actor=principal.actor, action="user.updated", object_type="user",
                  object_id=user.id, before=before, after=user_snapshot(user))
     return user
 
 
-def sign_in(uow: UnitOfWork, tenant_id: str, *, email: str, password: str,
-            ttl_seconds: int) -> tuple[UserSession, str]:
+_dummy_hashes: dict[tuple[int, int, int], str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash made with the current parameters, checked when there is no user, so that costs the same."""
+    params = (_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism)
+    if params not in _dummy_hashes:
+        _dummy_hashes[params] = _hasher.hash(secrets.token_urlsafe(16))
+    return _dummy_hashes[params]
+
+
+def _wrong_credentials() -> Unauthenticated:
+    return Unauthenticated("Wrong email or password.", code="invalid_credentials")
+
+
+def check_credentials(uow: UnitOfWork, tenant_id: str, *, email: str, password: str) -> User:
+    """The active user with this email and password, or ``invalid_credentials``.
+
+    Needs only a read: run it outside the write transaction, since an argon2 check takes a while.
+    """
     user = uow.session.scalar(select(User).where(User.tenant_id == tenant_id, User.email == email.strip().lower()))
-    valid = False
-    if user is not None and user.status == "active":
-        try:
-            valid = _hasher.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            valid = False
-    if not valid or user is None:
-        raise Unauthenticated("Wrong email or password.", code="invalid_credentials")
+    try:
+        valid: bool = _hasher.verify(user.password_hash if user is not None else _dummy_hash(), password)
+    except (VerificationError, InvalidHashError):
+        valid = False
+    if not valid or user is None or user.status != "active":
+        raise _wrong_credentials()
+    return user
+
+
+def start_session(uow: UnitOfWork, tenant_id: str, user_id: str, *, ttl_seconds: int) -> tuple[UserSession, str]:
+    """Open a session for a user whose credentials were just checked; the token is returned once."""
+    user = uow.session.scalar(select(User).where(User.tenant_id == tenant_id, User.id == user_id))
+    if user is None or user.status != "active":  # disabled between the check and now
+        raise _wrong_credentials()
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
     now = uow.clock.now()
     session = UserSession(id=uow.ids.new("session"), tenant_id=tenant_id, user_id=user.id, digest=digest(token),
@@ -350,19 +477,56 @@ def sign_in(uow: UnitOfWork, tenant_id: str, *, email: str, password: str,
     return session, token
 
 
-def sign_out(uow: UnitOfWork, token: str) -> None:
-    session = uow.session.scalar(select(UserSession).where(UserSession.digest == digest(token)))
-    if session is not None and session.revoked_at is None:
+def sign_out(uow: UnitOfWork, principal: Principal) -> UserSession:
+    """End the session the principal signed in with."""
+    if principal.session_id is None:
+        raise InvalidRequest("Signing out ends a user session; this request was made with an API key.",
+                             code="session_required")
+    session = uow.session.scalar(select(UserSession).where(UserSession.tenant_id == principal.tenant_id,
+                                                           UserSession.id == principal.session_id))
+    if session is None:
+        raise Unauthenticated("Invalid session.", code="invalid_session")
+    if session.revoked_at is None:
         session.revoked_at = uow.clock.now()
         uow.session.flush()
+    return session
 
 
 # ---------------------------------------------------------------------------------------------- approvals
 
 
 def approval_snapshot(request: ApprovalRequest) -> dict[str, Any]:
-    return {"action": request.action, "status": request.status, "required_role": request.required_role,
+    return {"action": request.action, "object_type": request.object_type, "object_id": request.object_id,
+            "payload": request.payload, "status": request.status, "required_role": request.required_role,
             "requested_by": request.requested_by, "decided_by": request.decided_by, "reason": request.reason}
+
+
+_MAX_PAYLOAD_BYTES = 16_384
+_MAX_PAYLOAD_DEPTH = 8
+_INT64 = 2**63
+
+
+def _check_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """JSON that both databases store and give back as given: no floats (amounts are integer minor
+    units), 64-bit integers, no NUL, a bounded size and depth."""
+    def plain(value: Any, depth: int) -> bool:
+        if depth > _MAX_PAYLOAD_DEPTH:
+            return False
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and plain(k, depth) and plain(v, depth + 1) for k, v in value.items())
+        if isinstance(value, list):
+            return all(plain(item, depth + 1) for item in value)
+        if isinstance(value, str):
+            return "\x00" not in value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return -_INT64 <= value < _INT64
+        return value is None or isinstance(value, bool)
+
+    if not plain(payload, 1) or len(json.dumps(payload)) > _MAX_PAYLOAD_BYTES:
+        raise InvalidRequest(f"The payload is a JSON object of up to {_MAX_PAYLOAD_BYTES} bytes, nested at most "
+                             f"{_MAX_PAYLOAD_DEPTH} deep, holding strings, 64-bit integers, booleans, null, lists "
+                             "and objects (no floats).", code="invalid_payload", param="payload")
+    return payload
 
 
 def request_approval(uow: UnitOfWork, principal: Principal, *, action: str, required_role: Role,
@@ -373,11 +537,18 @@ def request_approval(uow: UnitOfWork, principal: Principal, *, action: str, requ
         raise PermissionDenied("Approvals are requested by a signed-in user, not an API key.",
                                code="user_required")
     principal.require("approvals.request")
-    if not action or len(action) > 100:
-        raise InvalidRequest("An approval names its action (1 to 100 characters).", code="invalid_action",
-                             param="action")
+    action = _text(action, param="action", code="invalid_action", what="An approval's action", max_length=100)
+    if required_role not in PERMISSIONS["approvals.decide"]:
+        raise InvalidRequest(f"The {required_role.value} role cannot decide approvals.", code="invalid_role",
+                             param="required_role")
+    if object_type is not None:
+        object_type = _text(object_type, param="object_type", code="invalid_object", what="object_type",
+                            max_length=50)
+    if object_id is not None:
+        object_id = _text(object_id, param="object_id", code="invalid_object", what="object_id", max_length=40)
     request = ApprovalRequest(id=uow.ids.new("approval"), tenant_id=principal.tenant_id, action=action,
-                              object_type=object_type, object_id=object_id, payload=payload or {},
+                              object_type=object_type, object_id=object_id,
+                              payload=_check_payload(payload) if payload else {},
                               required_role=required_role.value, status="pending",
                               requested_by=principal.user_id, created_at=uow.clock.now())
     uow.session.add(request)
@@ -412,6 +583,10 @@ def decide_approval(uow: UnitOfWork, principal: Principal, approval_id: str, *, 
                     reason: str | None = None) -> ApprovalRequest:
     if principal.user_id is None:
         raise PermissionDenied("Approvals are decided by a signed-in user, not an API key.", code="user_required")
+    principal.require("approvals.decide")
+    if reason is not None:
+        reason = _text(reason, param="reason", code="invalid_reason", what="A reason", max_length=1000,
+                       required=False) or None
     request = get_approval(uow, principal.tenant_id, approval_id, lock=True)
     if request.status != "pending":
         raise Conflict(f"The request is already {request.status}.", code="approval_already_decided",

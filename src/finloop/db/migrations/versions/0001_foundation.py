@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 15:15:05.940012
+Create Date: 2026-11-25 15:56:14.062962
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=255), nullable=False),
     sa.Column('method', sa.String(length=10), nullable=False),
     sa.Column('path', sa.String(length=500), nullable=False),
-    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('request_hash', sa.String(length=100), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('response_status', sa.Integer(), nullable=True),
     sa.Column('response_body', sa.Text(), nullable=True),

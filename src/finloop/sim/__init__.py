@@ -1,0 +1,1 @@
+"""The synthetic world behind `finloop demo` and the benchmarks."""

@@ -1,0 +1,3 @@
+from tests.tenancy.helpers import fast_passwords
+
+__all__ = ["fast_passwords"]

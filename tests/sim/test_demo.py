@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from finloop.config import Settings
+from finloop.db.uow import Database
+from finloop.sim.demo import DemoRefused, run_demo
+from tests.conftest import make_tenant
+
+
+def test_demo_closes_the_loop_and_runs_again(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}", log_level="WARNING")
+    out = io.StringIO()
+    first = run_demo(settings, Console(file=out, width=200), orders=120)
+    assert first["trial_balanced"] and first["integrity"] and first["beancount_ok"]
+    again = run_demo(settings, Console(file=io.StringIO(), width=200), orders=40)
+    assert again["beancount_ok"] and again["tenant_id"] != first["tenant_id"]
+    assert "replayed, posted once" in out.getvalue()
+    assert "400 invalid_amount" in out.getvalue()
+
+
+def test_demo_refuses_a_database_with_real_data(tmp_path):
+    url = f"sqlite:///{tmp_path / 'real.db'}"
+    from finloop.db.migrate import upgrade
+
+    upgrade(url)
+    make_tenant(Database(url), "A real customer")
+    with pytest.raises(DemoRefused):
+        run_demo(Settings(database_url=url), Console(file=io.StringIO()), orders=10)
