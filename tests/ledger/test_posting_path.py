@@ -89,3 +89,24 @@ def test_refusal_late_in_a_large_batch_writes_nothing_and_keeps_the_transaction(
         service.post_transfers(uow, tenant.id, [TransferSpec.simple("after", hot[0], wallet, 7, "CNY")])
         uow.commit()
     assert balance(db, tenant.id, wallet) == 7
+
+
+def test_integrity_check_finds_a_posting_without_its_account(db, tenant):
+    from sqlalchemy import text
+
+    from finloop.ledger import service
+    from finloop.ledger.domain import AccountType, TransferSpec
+    from tests.ledger.helpers import open_account
+
+    bank = open_account(db, tenant.id, "assets:bank:main", AccountType.ASSET)
+    cash = open_account(db, tenant.id, "assets:cash:main", AccountType.ASSET)
+    with db.uow() as uow:
+        service.post_transfer(uow, tenant.id, TransferSpec.simple("t", bank, cash, 10, "CNY"))
+        uow.commit()
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE postings SET account_id = 'acc_gone' WHERE account_id = :a"), {"a": cash})
+    with db.uow(read_only=True) as uow:
+        problems = service.verify_integrity(uow, tenant.id)
+    assert any("point at no account" in p for p in problems)
+    with db.engine.begin() as connection:  # put it back so the automatic end-of-test check passes
+        connection.execute(text("UPDATE postings SET account_id = :a WHERE account_id = 'acc_gone'"), {"a": cash})

@@ -46,7 +46,7 @@ def get_principal(request: Request, db: Annotated[Database, Depends(get_database
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]) -> Principal:
     if credentials is None or not credentials.credentials.strip():
         raise Unauthenticated("Send your API key as 'Authorization: Bearer <key>'.", code="missing_api_key")
-    with db.uow(read_only=True) as uow:
+    with db.uow(single_statement=True) as uow:
         principal = tenancy.authenticate(uow, credentials.credentials.strip())
     request.state.tenant_id = principal.tenant_id
     return principal

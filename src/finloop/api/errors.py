@@ -16,7 +16,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from finloop.core.errors import (
@@ -213,6 +213,13 @@ def install(app: FastAPI) -> None:
         log.warning("integrity_conflict", path=request.url.path, error=str(exc.orig)[:200])
         return JSONResponse(status_code=409, content=error_body(
             "invalid_request_error", "conflict", "The request conflicts with a concurrent change; retry it."))
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (a NUL byte, an out-of-range number) that validation let through.
+        log.warning("data_error", path=request.url.path, error=type(exc.orig).__name__)
+        return JSONResponse(status_code=400, content=error_body(
+            "invalid_request_error", "invalid_value", "A value in the request cannot be stored."))
 
     @app.exception_handler(OperationalError)
     async def _operational(request: Request, exc: OperationalError) -> JSONResponse:

@@ -55,7 +55,7 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CURRENCY = "CNY"
 #: What each liability of the workload starts with: enough that no run of the bench drains one.
 OPENING_BALANCE = 10**12
-MAX_AMOUNT = 10_000
+LARGEST_TRANSFER = 10_000
 
 GOAL_BATCHED_PER_SECOND = 10_000
 GOAL_BATCHED_OVER_RAW_EXECUTEMANY = 1 / 3
@@ -85,22 +85,60 @@ class LedgerBenchConfig:
 
 @dataclass
 class Rate:
-    """Transfers done and the seconds spent doing them (waiting for the next batch excluded)."""
+    """Transfers done, the seconds spent doing them (preparing the next batch excluded), and the CPU
+    that took in this process and in the database server process serving it, when it can be read."""
 
     transfers: int = 0
     seconds: float = 0.0
+    python_cpu: float = 0.0
+    database_cpu: float | None = None
 
-    def add(self, transfers: int, seconds: float) -> None:
+    def add(self, transfers: int, seconds: float, python_cpu: float = 0.0, database_cpu: float | None = None) -> None:
         self.transfers += transfers
         self.seconds += seconds
+        self.python_cpu += python_cpu
+        if database_cpu is not None:
+            self.database_cpu = (self.database_cpu or 0.0) + database_cpu
 
     @property
     def per_second(self) -> float:
         return self.transfers / self.seconds if self.seconds else 0.0
 
     def as_dict(self) -> dict[str, Any]:
+        def micros(cpu: float | None) -> float | None:
+            return round(cpu / self.transfers * 1e6, 1) if cpu is not None and self.transfers else None
+
         return {"transfers_per_second": round(self.per_second), "transfers": self.transfers,
-                "seconds": round(self.seconds, 2)}
+                "seconds": round(self.seconds, 2),
+                "cpu_us_per_transfer": {"python": micros(self.python_cpu), "database": micros(self.database_cpu)}}
+
+
+class _Stopwatch:
+    """Wall time, this process's CPU and a local server process's CPU over one measured call.
+
+    The CPU figures hold when the machine is busy with other work, where wall time does not.
+    The server's comes from /proc (``None`` when the database runs elsewhere).
+    """
+
+    def __init__(self, server_pid: int | None) -> None:
+        self._stat = Path(f"/proc/{server_pid}/stat") if server_pid else None
+        self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def _server_cpu(self) -> float | None:
+        try:
+            fields = self._stat.read_text().rsplit(")", 1)[1].split() if self._stat else None
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / self._ticks if fields else None
+
+    def measure(self, work: Callable[[], None]) -> tuple[float, float, float | None]:
+        server_before = self._server_cpu()
+        cpu_before, started = time.process_time(), time.perf_counter()
+        work()
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+        server_after = self._server_cpu()
+        server = server_after - server_before if server_after is not None and server_before is not None else None
+        return elapsed, cpu, server
 
 
 def _ratio(ours: float, anchor: float) -> float | None:
@@ -181,7 +219,7 @@ class Workload:
     def _next(self) -> tuple[str, str, str, int]:
         self._count += 1
         debit, credit = self._random.sample(self._accounts, 2)
-        return f"{self._prefix}-{self._count}", debit, credit, self._random.randint(1, MAX_AMOUNT)
+        return f"{self._prefix}-{self._count}", debit, credit, self._random.randint(1, LARGEST_TRANSFER)
 
     def specs(self, count: int) -> list[TransferSpec]:
         return [TransferSpec.simple(key, debit, credit, amount, CURRENCY)
@@ -212,17 +250,20 @@ class Workload:
 # ---------------------------------------------------------------------------------------------- in process
 
 
-def _post_slice(books: Books, workload: Workload, size: int, seconds: float, rate: Rate, ticker: _Ticker) -> None:
+def _post_slice(books: Books, workload: Workload, size: int, seconds: float, rate: Rate, ticker: _Ticker,
+                stopwatch: _Stopwatch) -> None:
     spent = 0.0
     while spent < seconds:
         specs = workload.specs(size)
-        started = time.perf_counter()
-        with books.database.uow() as uow:
-            service.post_transfers(uow, books.tenant_id, specs)
-            uow.commit()
-        elapsed = time.perf_counter() - started
+
+        def post(specs: list[TransferSpec] = specs) -> None:
+            with books.database.uow() as uow:
+                service.post_transfers(uow, books.tenant_id, specs)
+                uow.commit()
+
+        elapsed, cpu, server = stopwatch.measure(post)
         spent += elapsed
-        rate.add(size, elapsed)
+        rate.add(size, elapsed, cpu, server)
         ticker.advance(elapsed)
 
 
@@ -233,10 +274,11 @@ def _verify(database: Database) -> list[str]:
 
 def bench_in_process(books: Books, config: LedgerBenchConfig, progress: Progress | None, backend: str,
                      anchors: dict[str, Callable[[int, float, _Ticker], Rate]] | None = None,
-                     ) -> dict[str, Any]:
+                     server_pid: int | None = None) -> dict[str, Any]:
     """Posting rates per batch size; with ``anchors``, each slice of ours alternates with theirs."""
     results: dict[str, Any] = {}
     workload = Workload(books.account_ids, config.seed, f"{backend}-inproc")
+    stopwatch = _Stopwatch(server_pid)
     for size in (1, *config.batch_sizes):
         label = _label(size)
         ticker = _Ticker(progress, f"{backend} {label}", config.seconds)
@@ -244,10 +286,11 @@ def bench_in_process(books: Books, config: LedgerBenchConfig, progress: Progress
         theirs: dict[str, Rate] = {name: Rate() for name in anchors or {}}
         anchor_tickers = {name: _Ticker(progress, f"raw {name} {label}", config.seconds) for name in theirs}
         for _ in range(config.rounds):
-            _post_slice(books, workload, size, config.seconds / config.rounds, ours, ticker)
+            _post_slice(books, workload, size, config.seconds / config.rounds, ours, ticker, stopwatch)
             for name, run in (anchors or {}).items():
                 measured = run(size, config.seconds / config.rounds, anchor_tickers[name])
-                theirs[name].add(measured.transfers, measured.seconds)
+                theirs[name].add(measured.transfers, measured.seconds, measured.python_cpu,
+                                 measured.database_cpu)
         ticker.done()
         for anchor_ticker in anchor_tickers.values():
             anchor_ticker.done()
@@ -291,6 +334,7 @@ class RawInserts:
         self._tenant_id = books.tenant_id
         self._workload = Workload(books.account_ids, seed, "raw")
         self._ids = IdFactory()
+        self._stopwatch = _Stopwatch(connection.info.backend_pid)
 
     def executemany(self, size: int, seconds: float, ticker: _Ticker) -> Rate:
         def write(cursor: psycopg.Cursor[Any], entries: list[tuple[Any, ...]],
@@ -315,12 +359,14 @@ class RawInserts:
         rate = Rate()
         while rate.seconds < seconds:
             entries, postings = self._workload.raw_rows(size, self._tenant_id, self._ids)
-            started = time.perf_counter()
-            with self._connection.cursor() as cursor:
-                write(cursor, entries, postings)
-            self._connection.commit()
-            elapsed = time.perf_counter() - started
-            rate.add(size, elapsed)
+
+            def insert(entries: list[tuple[Any, ...]] = entries, postings: list[tuple[Any, ...]] = postings) -> None:
+                with self._connection.cursor() as cursor:
+                    write(cursor, entries, postings)
+                self._connection.commit()
+
+            elapsed, cpu, server = self._stopwatch.measure(insert)
+            rate.add(size, elapsed, cpu, server)
             ticker.advance(elapsed)
         return rate
 
@@ -362,14 +408,18 @@ def postgres_reachable(url: str) -> str | None:
 
 
 def bench_postgres(url: str, config: LedgerBenchConfig, progress: Progress | None) -> dict[str, Any]:
-    database = Database(url)
+    # One pooled connection, so one server process does all our work and its CPU can be read.
+    database = Database(url, pool_size=1, max_overflow=0)
     try:
         books = open_books(database, config.accounts)
+        with database.uow(read_only=True) as uow:
+            server_pid = uow.session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
         with psycopg.connect(libpq_url(url)) as connection:
             _create_raw_tables(connection)
             raw = RawInserts(connection, books, config.seed)
             results = bench_in_process(books, config, progress, "postgresql",
-                                       anchors={"executemany": raw.executemany, "copy": raw.copy})
+                                       anchors={"executemany": raw.executemany, "copy": raw.copy},
+                                       server_pid=server_pid)
             results["server_version"] = connection.info.parameter_status("server_version")
         return results
     finally:

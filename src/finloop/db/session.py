@@ -28,7 +28,9 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False, 
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip on every checkout. A connection the server dropped fails its
+    # request once (a 503 the client retries) and is then replaced; recycling bounds their age.
+    kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, echo=echo, **kwargs)
 
 

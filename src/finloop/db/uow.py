@@ -53,16 +53,23 @@ class Database:
         self._writer = sessionmaker(bind=self.engine, expire_on_commit=False, autoflush=False)
         self._reader = sessionmaker(bind=self.engine.execution_options(**{READ_ONLY: True}),
                                     expire_on_commit=False, autoflush=False)
+        # One statement needs no transaction: on PostgreSQL this saves BEGIN and ROLLBACK round trips.
+        # SQLite keeps its deferred read transaction (its BEGIN is local and costs nothing).
+        self._single_reader = sessionmaker(
+            bind=self.engine.execution_options(isolation_level="AUTOCOMMIT", **{READ_ONLY: True})
+            if self.engine.dialect.name == "postgresql" else self.engine.execution_options(**{READ_ONLY: True}),
+            expire_on_commit=False, autoflush=False)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @contextmanager
-    def uow(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
-        factory = self._reader if read_only else self._writer
+    def uow(self, *, read_only: bool = False, single_statement: bool = False) -> Iterator[UnitOfWork]:
+        """A unit of work; ``single_statement`` is for a read of one statement, which needs no snapshot."""
+        factory = self._single_reader if single_statement else self._reader if read_only else self._writer
         session = factory()
-        unit = UnitOfWork(session=session, clock=self.clock, ids=self.ids, read_only=read_only)
+        unit = UnitOfWork(session=session, clock=self.clock, ids=self.ids, read_only=read_only or single_statement)
         try:
             yield unit
         finally:

@@ -17,7 +17,7 @@ from finloop.api.types import Instant, Line
 from finloop.core.errors import FinloopError, InvalidRequest
 from finloop.db.uow import UnitOfWork
 from finloop.ledger import reports, service
-from finloop.ledger.domain import AccountStatus, AccountType, PostingSpec, Side, TransferSpec
+from finloop.ledger.domain import AccountStatus, AccountType, EntryKind, PostingSpec, Side, TransferSpec
 from finloop.ledger.models import Account, AccountingPeriod, Entry, Hold, Posting
 from finloop.ledger.schemas import (
     AccountCreate,
@@ -105,6 +105,26 @@ def read_hold(hold: Hold, now: datetime) -> HoldRead:
                     amount=hold.amount, posted_amount=hold.posted_amount, currency=hold.currency,
                     description=hold.description, expires_at=hold.expires_at, created_at=hold.created_at,
                     resolved_at=hold.resolved_at, post_entry_id=hold.post_entry_id, metadata=hold.meta)
+
+
+def read_posted(uow: UnitOfWork, tenant_id: str, specs: list[TransferSpec], posted: list[service.PostedEntry], *,
+                batch_id: str | None = None) -> list[EntryRead]:
+    """The entries a posting call returned: built from what was posted, read back only for replays."""
+    replayed = [p.id for p in posted if p.replayed or p.created_at is None]
+    stored = {e.id: e for e in read_entry_ids(uow, tenant_id, replayed)} if replayed else {}
+    reads = []
+    for spec, entry in zip(specs, posted, strict=True):
+        if entry.id in stored:
+            reads.append(stored[entry.id])
+            continue
+        assert entry.created_at is not None
+        reads.append(EntryRead(
+            id=entry.id, key=entry.key, kind=EntryKind.TRANSFER.value, description=spec.description,
+            effective_at=entry.effective_at, business_date=entry.business_date, created_at=entry.created_at,
+            batch_id=batch_id, hold_id=None, reverses_id=None, metadata=spec.metadata,
+            postings=[PostingRead(account_id=p.account_id, direction=Side.DEBIT if p.amount > 0 else Side.CREDIT,
+                                  amount=abs(p.amount), currency=p.currency) for p in spec.postings]))
+    return reads
 
 
 def _spec(body: TransferCreate, key: str | None, where: str = "") -> TransferSpec:
@@ -249,7 +269,7 @@ def create_transfer(body: TransferCreate, writer: CurrentWriter):  # type: ignor
     def work(uow: UnitOfWork) -> EntryRead:
         with _shorthand_params([body]):
             posted = service.post_transfer(uow, writer.tenant_id, spec)
-        return read_entry_ids(uow, writer.tenant_id, [posted.id])[0]
+        return read_posted(uow, writer.tenant_id, [spec], [posted])[0]
 
     return writer.run(work, status_code=201, permission="ledger.write")
 
@@ -264,7 +284,8 @@ def create_batch(body: BatchCreate, writer: CurrentWriter):  # type: ignore[no-u
         batch_id = uow.ids.new("batch")
         with _shorthand_params(body.transfers):
             posted = service.post_transfers(uow, writer.tenant_id, specs, batch_id=batch_id)
-        return BatchRead(batch_id=batch_id, entries=read_entry_ids(uow, writer.tenant_id, [p.id for p in posted]))
+        return BatchRead(batch_id=batch_id,
+                         entries=read_posted(uow, writer.tenant_id, specs, posted, batch_id=batch_id))
 
     return writer.run(work, status_code=201, permission="ledger.write")
 

@@ -185,7 +185,11 @@ def list_accounts(uow: UnitOfWork, tenant_id: str, *, after: str | None = None, 
 
 def set_account_status(uow: UnitOfWork, tenant_id: str, account_id: str, status: AccountStatus, *,
                        actor: str) -> Account:
-    account = get_account(uow, tenant_id, account_id)
+    # Locked, so that no posting commits between the emptiness check and the close.
+    account = uow.session.scalar(select(Account).where(Account.tenant_id == tenant_id, Account.id == account_id)
+                                 .with_for_update().execution_options(populate_existing=True))
+    if account is None:
+        raise NotFound(f"No such account: {account_id}.", code="account_not_found", param="account_id")
     before = account.status
     if account.status == AccountStatus.CLOSED:
         raise InvariantViolation("A closed account cannot change status.", code="account_closed")
@@ -217,6 +221,8 @@ class PostedEntry:
     business_date: date
     effective_at: datetime
     replayed: bool  # True when the key had already posted this very transfer
+    #: When the entry was written; known without a read only for an entry this call wrote.
+    created_at: datetime | None = None
 
 
 def _lock_accounts(uow: UnitOfWork, tenant_id: str, account_ids: Iterable[str]) -> dict[str, AccountState]:
@@ -393,7 +399,8 @@ def post_transfers(uow: UnitOfWork, tenant_id: str, specs: Sequence[TransferSpec
             states[posting.account_id].ensure_rule(f"{where}postings[{p_index}].amount")
         entry_id = uow.ids.new("entry")
         accepted.append(_NewEntry(entry_id, spec, content_hash, effective_at, business_date))
-        results.append(PostedEntry(entry_id, spec.key, business_date, effective_at, replayed=False))
+        results.append(PostedEntry(entry_id, spec.key, business_date, effective_at, replayed=False,
+                                   created_at=now))
 
     if accepted:
         context = _EntryContext(tenant_id, kind.value, now, batch_id, hold_id, reverses_id)
@@ -635,8 +642,10 @@ def list_holds(uow: UnitOfWork, tenant_id: str, *, after: str | None = None, lim
 
 
 def _release(uow: UnitOfWork, tenant_id: str, hold: Hold, status: HoldStatus,
-             posted_amount: int = 0) -> dict[str, AccountState]:
-    states = _lock_accounts(uow, tenant_id, [hold.debit_account_id, hold.credit_account_id])
+             posted_amount: int = 0, states: dict[str, AccountState] | None = None) -> dict[str, AccountState]:
+    """Release a hold's pending amounts; ``states`` are the accounts when the caller already locked them."""
+    if states is None:
+        states = _lock_accounts(uow, tenant_id, [hold.debit_account_id, hold.credit_account_id])
     states[hold.debit_account_id].release(hold.amount)
     states[hold.credit_account_id].release(-hold.amount)
     now = uow.clock.now()
@@ -696,13 +705,17 @@ def expire_holds(uow: UnitOfWork, *, tenant_id: str | None = None, limit: int = 
              .order_by(Hold.id).limit(limit).with_for_update(skip_locked=True))
     if tenant_id:
         query = query.where(Hold.tenant_id == tenant_id)
-    expired = 0
+    by_tenant: dict[str, list[Hold]] = {}
     for hold in uow.session.scalars(query).all():
-        states = _release(uow, hold.tenant_id, hold, HoldStatus.EXPIRED)
+        by_tenant.setdefault(hold.tenant_id, []).append(hold)
+    for tenant, holds in sorted(by_tenant.items()):
+        # All of a tenant's accounts at once and in id order, like a posting batch: never one hold at a time.
+        states = _lock_accounts(uow, tenant, [a for h in holds for a in (h.debit_account_id, h.credit_account_id)])
+        for hold in holds:
+            _release(uow, tenant, hold, HoldStatus.EXPIRED, states=states)
         _write_sums(uow, states.values(), now)
-        expired += 1
     uow.session.flush()
-    return expired
+    return sum(len(holds) for holds in by_tenant.values())
 
 
 # ---------------------------------------------------------------------------------------------- periods
@@ -848,18 +861,33 @@ def postings_sum_by_currency(uow: UnitOfWork, tenant_id: str | None = None) -> d
 
 
 def verify_integrity(uow: UnitOfWork, tenant_id: str | None = None) -> list[str]:
-    """Recompute every running sum from postings and pending holds; return what disagrees."""
+    """Recompute every running sum from postings and pending holds; return what disagrees.
+
+    Postings carry no foreign keys (they would double the database's work per posting), so this
+    check also looks for postings whose entry or account does not exist, or belongs to another tenant.
+    """
     problems = [f"postings in {code} sum to {total}, not 0"
                 for code, total in postings_sum_by_currency(uow, tenant_id).items() if total != 0]
+    scope_postings = [postings_t.c.tenant_id == tenant_id] if tenant_id else []
+    scope_holds = [holds_t.c.tenant_id == tenant_id] if tenant_id else []
+    orphans = uow.session.scalar(
+        select(func.count()).select_from(postings_t)
+        .outerjoin(accounts_t, and_(accounts_t.c.id == postings_t.c.account_id,
+                                    accounts_t.c.tenant_id == postings_t.c.tenant_id))
+        .outerjoin(entries_t, and_(entries_t.c.id == postings_t.c.entry_id,
+                                   entries_t.c.tenant_id == postings_t.c.tenant_id))
+        .where(or_(accounts_t.c.id.is_(None), entries_t.c.id.is_(None)), *scope_postings))
+    if orphans:
+        problems.append(f"{orphans} posting(s) point at no account or entry of their tenant")
     posted = (select(postings_t.c.account_id,
                      func.coalesce(func.sum(postings_t.c.amount).filter(postings_t.c.amount > 0), 0).label("d"),
                      func.coalesce(-func.sum(postings_t.c.amount).filter(postings_t.c.amount < 0), 0).label("c"))
-              .group_by(postings_t.c.account_id).subquery())
+              .where(*scope_postings).group_by(postings_t.c.account_id).subquery())
     pending_debits = (select(holds_t.c.debit_account_id.label("account_id"), func.sum(holds_t.c.amount).label("d"))
-                      .where(holds_t.c.status == HoldStatus.PENDING.value)
+                      .where(holds_t.c.status == HoldStatus.PENDING.value, *scope_holds)
                       .group_by(holds_t.c.debit_account_id).subquery())
     pending_credits = (select(holds_t.c.credit_account_id.label("account_id"), func.sum(holds_t.c.amount).label("c"))
-                       .where(holds_t.c.status == HoldStatus.PENDING.value)
+                       .where(holds_t.c.status == HoldStatus.PENDING.value, *scope_holds)
                        .group_by(holds_t.c.credit_account_id).subquery())
     query = (select(accounts_t.c.id, accounts_t.c.debits_posted, accounts_t.c.credits_posted,
                     accounts_t.c.debits_pending, accounts_t.c.credits_pending,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 15:56:14.062962
+Create Date: 2026-11-25 16:35:47.470900
 """
 
 from __future__ import annotations
@@ -87,6 +87,21 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_due', ['status', 'available_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_tenant_id'), ['tenant_id'], unique=False)
+
+    op.create_table('postings',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('tenant_id', sa.String(length=40), nullable=False),
+    sa.Column('entry_id', sa.String(length=40), nullable=False),
+    sa.Column('account_id', sa.String(length=40), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('effective_at', finloop.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('amount <> 0', name=op.f('ck_postings_amount_non_zero')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_postings'))
+    )
+    with op.batch_alter_table('postings', schema=None) as batch_op:
+        batch_op.create_index('ix_postings_account_effective', ['account_id', 'effective_at', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_postings_entry_id'), ['entry_id'], unique=False)
 
     op.create_table('tenants',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -267,23 +282,6 @@ def upgrade() -> None:
     with op.batch_alter_table('holds', schema=None) as batch_op:
         batch_op.create_index('ix_holds_pending_expiry', ['status', 'expires_at'], unique=False)
 
-    op.create_table('postings',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('tenant_id', sa.String(length=40), nullable=False),
-    sa.Column('entry_id', sa.String(length=40), nullable=False),
-    sa.Column('account_id', sa.String(length=40), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('amount', sa.BigInteger(), nullable=False),
-    sa.Column('effective_at', finloop.db.types.UTCDateTime(timezone=True), nullable=False),
-    sa.CheckConstraint('amount <> 0', name=op.f('ck_postings_amount_non_zero')),
-    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_postings_account_id_accounts')),
-    sa.ForeignKeyConstraint(['entry_id'], ['entries.id'], name=op.f('fk_postings_entry_id_entries')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_postings'))
-    )
-    with op.batch_alter_table('postings', schema=None) as batch_op:
-        batch_op.create_index('ix_postings_account_effective', ['account_id', 'effective_at', 'id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_postings_entry_id'), ['entry_id'], unique=False)
-
     op.create_table('user_sessions',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('tenant_id', sa.String(length=40), nullable=False),
@@ -309,11 +307,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
 
     op.drop_table('user_sessions')
-    with op.batch_alter_table('postings', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_postings_entry_id'))
-        batch_op.drop_index('ix_postings_account_effective')
-
-    op.drop_table('postings')
     with op.batch_alter_table('holds', schema=None) as batch_op:
         batch_op.drop_index('ix_holds_pending_expiry')
 
@@ -346,6 +339,11 @@ def downgrade() -> None:
 
     op.drop_table('accounting_periods')
     op.drop_table('tenants')
+    with op.batch_alter_table('postings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_postings_entry_id'))
+        batch_op.drop_index('ix_postings_account_effective')
+
+    op.drop_table('postings')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_tenant_id'))
         batch_op.drop_index('ix_outbox_due')
