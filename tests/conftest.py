@@ -17,8 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
 
-from finloop.config import Settings
+from finloop.config import Settings, get_settings
 from finloop.core.clock import FrozenClock
 from finloop.db.base import Base, load_all_models
 from finloop.db.migrate import upgrade
@@ -124,6 +125,15 @@ def app(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
 def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """A CLI runner whose ``finloop`` commands use the test's database."""
+    monkeypatch.setenv("FINLOOP_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
 
 
 class TenantHandle:

@@ -3,7 +3,6 @@ is reported at the broken seq by the service, the API and ``finloop audit verify
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -12,7 +11,6 @@ from typer.testing import CliRunner
 
 from finloop.audit import service as audit
 from finloop.audit.models import AuditEvent
-from finloop.config import get_settings
 from finloop.tenancy import service as tenancy
 from finloop.tenancy.service import Role
 from tests.tenancy.helpers import error, key_headers
@@ -35,14 +33,6 @@ def _changes(db, tenant_id: str) -> None:
 def _verify(db, tenant_id: str) -> audit.ChainReport:
     with db.uow(read_only=True) as uow:
         return audit.verify(uow, tenant_id)
-
-
-@pytest.fixture
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("FINLOOP_DATABASE_URL", db_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def _run(cli: CliRunner, *args: str):  # type: ignore[no-untyped-def]

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from typer.testing import CliRunner
 
-from finloop.config import get_settings
 from finloop.tenancy import service as tenancy
-
-
-@pytest.fixture
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("FINLOOP_DATABASE_URL", db_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def _admin(cli: CliRunner, *args: str):  # type: ignore[no-untyped-def]
