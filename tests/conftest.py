@@ -10,19 +10,19 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from finloop.config import Settings, get_settings
 from finloop.core.clock import FrozenClock
 from finloop.db.base import Base, load_all_models
-from finloop.db.migrate import upgrade
+from finloop.db.migrate import scratch_database, upgrade
 from finloop.db.uow import Database
 
 POSTGRES_URL = os.environ.get("FINLOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -41,21 +41,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh database for this test session on the PostgreSQL server, migrated to head."""
-    admin_url = make_url(POSTGRES_URL)
-    name = f"finloop_test_{os.getpid()}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required for the database tests and is unreachable: {error}")
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database(POSTGRES_URL, "finloop_test"))
+        except Exception as error:
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required for the database tests and is unreachable: "
+                        f"{error}")
+        yield url
 
 
 @pytest.fixture(scope="session")

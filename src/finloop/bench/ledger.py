@@ -32,7 +32,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,11 +42,10 @@ import httpx
 import psycopg
 from psycopg.types.json import Jsonb
 from rich.progress import Progress, TaskID
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from finloop.core.ids import IdFactory
-from finloop.db.migrate import upgrade
+from finloop.db.migrate import scratch_database, upgrade
 from finloop.db.uow import Database
 from finloop.ledger import service
 from finloop.ledger.domain import AccountType, BalanceRule, TransferSpec
@@ -378,24 +377,9 @@ def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@contextmanager
-def scratch_postgres(admin_url: str) -> Iterator[str]:
+def scratch_postgres(admin_url: str) -> AbstractContextManager[str]:
     """A fresh, migrated database beside ``admin_url``'s, dropped (connections and all) afterwards."""
-    name = f"finloop_bench_{os.getpid()}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        try:
-            upgrade(url)
-            yield url
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    return scratch_database(admin_url, "finloop_bench")
 
 
 def postgres_reachable(url: str) -> str | None:
