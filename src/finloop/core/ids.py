@@ -31,12 +31,13 @@ PREFIXES = {
 }
 
 
-def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+#: Every 10-bit value as its two base32 characters: a ULID is 13 table lookups, not 26 shifts.
+_PAIRS = [_ALPHABET[i >> 5] + _ALPHABET[i & 31] for i in range(1024)]
+
+
+def _encode(value: int) -> str:
+    """The 26 Crockford base32 characters of a 128-bit value (read as 130 bits, the top two zero)."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
 
 
 class IdFactory:
@@ -64,7 +65,7 @@ class IdFactory:
             else:
                 self._last_random = int.from_bytes(self._entropy(10), "big")
             self._last_ms = now
-            return _encode(now, 10) + _encode(self._last_random, 16)
+            return _encode((now << 80) | self._last_random)
 
     def new(self, kind: str) -> str:
         return f"{PREFIXES[kind]}_{self.ulid()}"
