@@ -25,9 +25,6 @@ def cli(db_url, monkeypatch):
     monkeypatch.setenv("FINLOOP_DATABASE_URL", db_url)
     monkeypatch.setenv("FINLOOP_LOG_LEVEL", "WARNING")
     monkeypatch.setenv("COLUMNS", "250")
-    # The worker points structlog at the stderr it starts with; under CliRunner that stream is closed
-    # after each call, and loggers cached on it would break every later test that logs.
-    monkeypatch.setattr("finloop.logging.configure", lambda *args, **kwargs: None)
     get_settings.cache_clear()
     yield lambda *args: CliRunner().invoke(app, list(args))
     get_settings.cache_clear()

@@ -281,12 +281,9 @@ class Balances:
     @classmethod
     def of(cls, normal_side: str, debits_posted: int, credits_posted: int,
            debits_pending: int, credits_pending: int) -> Balances:
-        if normal_side == Side.DEBIT:
-            posted = debits_posted - credits_posted
-            available = posted - credits_pending
-        else:
-            posted = credits_posted - debits_posted
-            available = posted - debits_pending
+        posted = signed_balance(normal_side, debits_posted, credits_posted)
+        # Only the pending side that would reduce the balance counts against what is available.
+        available = posted - (credits_pending if normal_side == Side.DEBIT else debits_pending)
         return cls(posted, debits_pending, credits_pending, available, debits_posted, credits_posted)
 
 

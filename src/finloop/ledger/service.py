@@ -48,6 +48,7 @@ from finloop.ledger.domain import (
     check_distinct_keys,
     ensure_same_content,
     reversed_postings,
+    signed_balance,
     validate_transfer,
 )
 from finloop.ledger.models import Account, AccountingPeriod, Entry, Hold, Posting
@@ -133,9 +134,7 @@ def create_account(uow: UnitOfWork, tenant_id: str, *, code: str, type: AccountT
     check_account_code(code, type)
     currency(currency_code)
     check_amount(overdraft_limit, allow_negative=False)
-    if uow.session.scalar(select(accounts_t.c.id).where(
-            accounts_t.c.tenant_id == tenant_id, accounts_t.c.code == code,
-            accounts_t.c.currency == currency_code)) is not None:
+    if find_account_by_code(uow, tenant_id, code, currency_code) is not None:
         raise Conflict(f"Account {code} in {currency_code} already exists.", code="account_exists", param="code")
     now = uow.clock.now()
     account = Account(
@@ -817,7 +816,7 @@ class AccountTotals:
 
     @property
     def balance(self) -> int:
-        return self.debits - self.credits if self.normal_side == Side.DEBIT else self.credits - self.debits
+        return signed_balance(self.normal_side, self.debits, self.credits)
 
 
 def account_totals(uow: UnitOfWork, tenant_id: str, *, as_of: datetime | None = None,
