@@ -64,6 +64,19 @@ def _truncate_all(database: Database) -> None:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
+@pytest.fixture(autouse=True)
+def _vault_master_key() -> Iterator[None]:
+    """Every test seals with its own master key: nothing reads or writes a key file in the working directory."""
+    from finloop.vault import crypto
+    from finloop.vault import service as vault
+
+    crypto.use_master_key(crypto.MasterKey.generate())
+    vault._cache.clear()
+    yield
+    crypto.use_master_key(None)
+    vault._cache.clear()
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(T0)

@@ -11,6 +11,11 @@ from finloop.bench.cli import bench_app
 from finloop.config import get_settings
 from finloop.db.uow import Database
 from finloop.ledger.cli import export_app
+from finloop.payments.cli import payments_app
+from finloop.payments.connectors.cli import sandbox_app
+from finloop.payments.routing.cli import routing_app
+from finloop.vault.cli import vault_app
+from finloop.webhooks.cli import webhooks_app
 from finloop.worker.cli import jobs_app, worker
 
 app = typer.Typer(help="finloop: fund infrastructure with a double-entry ledger.", no_args_is_help=True,
@@ -23,6 +28,11 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(audit_app, name="audit")
 app.add_typer(export_app, name="export")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(payments_app, name="payments")
+app.add_typer(routing_app, name="routing")
+app.add_typer(vault_app, name="vault")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("worker")(worker)
 console = Console(emoji=False)
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///finloop.db"
@@ -34,8 +36,15 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 30_000
     #: The worker's polling interval.
     worker_poll_seconds: float = 1.0
+    #: The address channels reach this deployment at (their notifications go to ``/v1/channels/<id>/notifications``).
+    public_url: str = "http://127.0.0.1:8000"
     #: Largest transfer batch accepted in one request.
     max_batch_size: int = 1000
+    #: The card vault's master key (key-encryption key): 32 random bytes, base64. Production sets it
+    #: (from a secret manager); without it the vault uses ``vault_key_file`` (development, the demo).
+    vault_master_key: SecretStr | None = None
+    #: Where the vault keeps a generated master key when ``vault_master_key`` is not set (created 0600).
+    vault_key_file: Path = Path("finloop-vault.key")
 
     @property
     def is_sqlite(self) -> bool:

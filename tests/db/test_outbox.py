@@ -197,3 +197,43 @@ def test_concurrent_drainers_never_deliver_a_row_twice(db):
     assert delivered["a"] and delivered["b"]  # and both workers took part
     with db.uow(read_only=True) as uow:
         assert set(uow.session.scalars(select(OutboxMessage.attempts))) == {1}
+
+
+def test_a_topics_own_retry_policy_wins_over_the_drains(db, clock):
+    [ladder_id] = put(db, topic="ladder.event")
+    [default_id] = put(db)
+
+    class Ladder:
+        max_attempts = 2
+
+        def delay(self, failures: int, rng: random.Random) -> timedelta:
+            return timedelta(hours=7)
+
+    def failing(_delivery: Delivery) -> None:
+        raise RuntimeError("down")
+
+    registry = HandlerRegistry()
+    registry.register("ladder.event", failing, Ladder())
+    registry.register("test.event", failing)
+    policy = RetryPolicy(max_attempts=5, base_seconds=10, cap_seconds=10, jitter=0.0)
+    assert drain(db, registry=registry, policy=policy).retried == 2
+    assert message(db, ladder_id).available_at == clock.now() + timedelta(hours=7)
+    assert message(db, default_id).available_at == clock.now() + timedelta(seconds=10)
+    clock.advance(timedelta(hours=7))
+    assert drain(db, registry=registry, policy=policy).dead == 1  # the ladder's max_attempts, not the drain's
+    assert (message(db, ladder_id).status, message(db, default_id).status) == ("dead", "pending")
+
+
+def test_a_claim_is_leased_for_the_sum_of_its_handlers_budgets(db, clock):
+    slow = put(db, 3, topic="slow.event")
+    fast = put(db, 2)
+    registry = HandlerRegistry()
+    registry.register("slow.event", lambda _d: None, budget_seconds=40)
+    registry.register("test.event", lambda _d: None)
+    claimed = outbox._claim(db, registry.topics(), 10, timedelta(seconds=60), registry.budget)
+    assert len(claimed) == 5
+    # Three slow handlers may take 120 s in all, so every row of the batch is leased that long.
+    assert {message(db, i).lease_until for i in slow + fast} == {clock.now() + timedelta(seconds=120)}
+    assert all(d.db is db for d in claimed)
+    with pytest.raises(ValueError, match="budget_seconds"):
+        registry.register("other.event", lambda _d: None, budget_seconds=0)

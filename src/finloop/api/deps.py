@@ -110,6 +110,15 @@ class Writer:
         self.completed = True
         return response
 
+    def run_flow(self, flow: Callable[[], None], read: Callable[[UnitOfWork], BaseModel | dict[str, Any]], *,
+                 status_code: int = 200, permission: str | None = None) -> JSONResponse:
+        """Run a flow that commits its own transactions (a channel call sits between them), then answer
+        with ``read``'s view of the result, stored for Idempotency-Key replays as ``run`` does."""
+        if permission:
+            self.principal.require(permission)
+        flow()
+        return self.run(read, status_code=status_code)
+
 
 async def get_writer(request: Request, db: Annotated[Database, Depends(get_database)],
                      settings: Annotated[Settings, Depends(get_settings)], principal: CurrentPrincipal,

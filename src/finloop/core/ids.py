@@ -28,6 +28,22 @@ PREFIXES = {
     "job_run": "job",
     "outbox": "evt",
     "request": "req",
+    "merchant": "mer",
+    "customer": "cus",
+    "channel": "chn",
+    "payment": "pay",
+    "attempt": "att",
+    "refund": "re",
+    "routing_decision": "rtd",
+    "routing_config": "rtc",
+    "webhook_endpoint": "we",
+    "webhook_message": "msg",
+    "webhook_delivery": "whd",
+    "card": "card",
+    "vault_key": "vk",
+    "dispute": "dp",
+    "payout": "po",
+    "notification": "ntf",
 }
 
 

@@ -23,4 +23,8 @@ def load_all_models() -> None:
     import finloop.audit.models
     import finloop.db.models
     import finloop.ledger.models
-    import finloop.tenancy.models  # noqa: F401
+    import finloop.payments.models
+    import finloop.payments.routing.models
+    import finloop.tenancy.models
+    import finloop.vault.models
+    import finloop.webhooks.models  # noqa: F401

@@ -13,7 +13,11 @@ Invariants owned here:
 - on PostgreSQL several workers drain at once (``FOR UPDATE SKIP LOCKED``: a row is claimed by exactly one
   of them); on SQLite the database write lock taken by ``BEGIN IMMEDIATE`` serialises the claims;
 - a failed delivery is retried with exponential backoff and jitter, keeping ``last_error``; after
-  ``max_attempts`` claims the row is ``dead`` and is never delivered again by the drain.
+  ``max_attempts`` claims the row is ``dead`` and is never delivered again by the drain. A topic may register
+  its own policy (any ``Backoff``, such as a fixed ladder of waits), which then wins over the drain's;
+- a claimed batch is leased for at least the sum of its topics' ``budget_seconds`` (the longest one handler
+  call of that topic may take), because the handlers of a batch run one after another: the last row of a
+  batch of slow handlers must not fall due again while it waits its turn.
 
 Delivery is at least once: a handler may see a message again if its worker crashed (or overran its lease)
 after the handler ran but before the outcome was recorded, so handlers must be idempotent on the message id.
@@ -24,10 +28,10 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import structlog
 from sqlalchemy import Table, insert, select, update
@@ -61,9 +65,21 @@ class Delivery:
     payload: dict[str, Any]
     #: How many times this message has been claimed, this claim included (1 on the first delivery).
     attempt: int
+    #: The database the message was claimed from, for handlers that record their outcome (in their own short
+    #: transactions, with the same clock).
+    db: Database | None = field(default=None, compare=False, repr=False)
 
 
 Handler = Callable[[Delivery], None]
+
+
+class Backoff(Protocol):
+    """A retry policy: how many claims a message gets, and how long to wait after the n-th failure."""
+
+    @property
+    def max_attempts(self) -> int: ...
+
+    def delay(self, failures: int, rng: random.Random) -> timedelta: ...
 
 
 class HandlerRegistry:
@@ -72,13 +88,24 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._policies: dict[str, Backoff] = {}
+        self._budgets: dict[str, float] = {}
 
-    def register(self, topic: str, handler: Handler) -> None:
+    def register(self, topic: str, handler: Handler, policy: Backoff | None = None, *,
+                 budget_seconds: float | None = None) -> None:
+        """``policy`` replaces the drain's retry policy for this topic; ``budget_seconds`` is the longest one
+        call of the handler may take (an HTTP timeout, say), which the claim's lease is stretched to cover."""
         _check_topic(topic)
         existing = self._handlers.get(topic)
         if existing is not None and existing is not handler:
             raise ValueError(f"outbox topic {topic!r} already has a handler")
+        if budget_seconds is not None and budget_seconds <= 0:
+            raise ValueError("budget_seconds is a positive number of seconds")
         self._handlers[topic] = handler
+        if policy is not None:
+            self._policies[topic] = policy
+        if budget_seconds is not None:
+            self._budgets[topic] = budget_seconds
 
     def handler(self, topic: str) -> Callable[[Handler], Handler]:
         """Decorator form of ``register``."""
@@ -89,6 +116,12 @@ class HandlerRegistry:
 
     def get(self, topic: str) -> Handler | None:
         return self._handlers.get(topic)
+
+    def policy(self, topic: str) -> Backoff | None:
+        return self._policies.get(topic)
+
+    def budget(self, topic: str) -> float:
+        return self._budgets.get(topic, 0.0)
 
     def topics(self) -> list[str]:
         return sorted(self._handlers)
@@ -152,7 +185,8 @@ def enqueue(uow: UnitOfWork, *, tenant_id: str, topic: str, payload: dict[str, A
     return message_id
 
 
-def _claim(db: Database, topics: list[str], limit: int, lease: timedelta) -> list[Delivery]:
+def _claim(db: Database, topics: list[str], limit: int, lease: timedelta,
+           budget: Callable[[str], float] | None = None) -> list[Delivery]:
     with db.uow() as uow:
         now = uow.clock.now()
         rows = uow.session.execute(
@@ -164,12 +198,14 @@ def _claim(db: Database, topics: list[str], limit: int, lease: timedelta) -> lis
             .with_for_update(skip_locked=True)).all()
         if not rows:
             return []
+        if budget is not None:
+            lease = max(lease, timedelta(seconds=sum(budget(row.topic) for row in rows)))
         lease_until = now + lease
         uow.session.execute(
             update(outbox_t).where(outbox_t.c.id.in_([row.id for row in rows]))
             .values(attempts=outbox_t.c.attempts + 1, available_at=lease_until, lease_until=lease_until))
         uow.commit()
-    return [Delivery(row.id, row.tenant_id, row.topic, dict(row.payload), row.attempts + 1) for row in rows]
+    return [Delivery(row.id, row.tenant_id, row.topic, dict(row.payload), row.attempts + 1, db) for row in rows]
 
 
 def _mark_sent(db: Database, delivery: Delivery) -> None:
@@ -180,7 +216,7 @@ def _mark_sent(db: Database, delivery: Delivery) -> None:
         uow.commit()
 
 
-def _mark_failed(db: Database, delivery: Delivery, error: str, policy: RetryPolicy, rng: random.Random) -> bool:
+def _mark_failed(db: Database, delivery: Delivery, error: str, policy: Backoff, rng: random.Random) -> bool:
     """Schedule a retry or dead-letter the message; returns True when it is now dead."""
     dead = delivery.attempt >= policy.max_attempts
     with db.uow() as uow:
@@ -204,7 +240,7 @@ def drain(db: Database, *, limit: int = 100, registry: HandlerRegistry | None = 
     """Claim up to ``limit`` due messages, deliver each to its topic's handler, and record the outcomes.
 
     The lease must outlast the slowest handler: a message whose lease runs out while its handler is still
-    working becomes due again and may be delivered twice.
+    working becomes due again and may be delivered twice. A topic's registered policy wins over ``policy``.
     """
     if limit < 1:
         raise ValueError("drain needs limit >= 1")
@@ -215,7 +251,7 @@ def drain(db: Database, *, limit: int = 100, registry: HandlerRegistry | None = 
     topics = registry.topics()
     if not topics:
         return result
-    deliveries = _claim(db, topics, limit, timedelta(seconds=lease_seconds))
+    deliveries = _claim(db, topics, limit, timedelta(seconds=lease_seconds), registry.budget)
     result.claimed = len(deliveries)
     for delivery in deliveries:
         deliver = registry.get(delivery.topic)
@@ -225,7 +261,8 @@ def drain(db: Database, *, limit: int = 100, registry: HandlerRegistry | None = 
         except Exception as exc:  # noqa: BLE001 - any handler failure is recorded on the row and retried
             log.warning("outbox.delivery_failed", message_id=delivery.id, topic=delivery.topic,
                         attempt=delivery.attempt, error_type=type(exc).__name__)
-            if _mark_failed(db, delivery, f"{type(exc).__name__}: {exc}", policy, rng):
+            retry = registry.policy(delivery.topic) or policy
+            if _mark_failed(db, delivery, f"{type(exc).__name__}: {exc}", retry, rng):
                 log.error("outbox.dead_lettered", message_id=delivery.id, topic=delivery.topic,
                           attempts=delivery.attempt)
                 result.dead += 1

@@ -55,6 +55,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "tenant.configure": frozenset({Role.ADMIN}),
     "approvals.request": frozenset({Role.ADMIN, Role.FINANCE, Role.RISK_ANALYST, Role.SUPPORT}),
     "approvals.decide": frozenset({Role.ADMIN, Role.FINANCE, Role.RISK_ANALYST, Role.SUPPORT}),
+    "payments.configure": frozenset({Role.ADMIN}),
+    "payments.write": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT}),
+    "payments.refund": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT}),
 }
 
 API_KEY_PREFIX = "fl_sk_"

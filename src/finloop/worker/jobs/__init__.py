@@ -1,5 +1,5 @@
 """Built-in jobs. Each module registers its jobs on import; add a domain's module to the imports below."""
 
-from finloop.worker.jobs import ledger, platform
+from finloop.worker.jobs import ledger, payments, platform, webhooks
 
-__all__ = ["ledger", "platform"]
+__all__ = ["ledger", "payments", "platform", "webhooks"]

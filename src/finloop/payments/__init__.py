@@ -1,0 +1,1 @@
+"""Payments: merchants, customers, channels, payment intents, attempts, refunds, notifications."""

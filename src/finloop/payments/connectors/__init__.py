@@ -1,0 +1,1 @@
+"""Payment channel connectors: one package per provider, small capability interfaces, and the sandbox."""

@@ -1,0 +1,1 @@
+"""Routing: per-merchant strategies, success-rate windows, channel health and circuit breakers, stored decisions."""

@@ -1,0 +1,197 @@
+"""Payments request and response schemas. Amounts are strict integers of minor units."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from finloop.api.types import Amount, CurrencyCode, Line, Metadata, NonNegativeAmount
+from finloop.payments.connectors.base import PaymentMethod
+from finloop.payments.state import AttemptStatus, PaymentStatus, RefundStatus
+
+ObjectId = Annotated[Line, Field(min_length=1, max_length=40)]
+ShortText = Annotated[Line, Field(max_length=100)]
+LongText = Annotated[Line, Field(max_length=500)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MerchantCreate(Strict):
+    reference: Annotated[Line, Field(min_length=1, max_length=100, description="Your own id for the merchant.")]
+    name: Annotated[Line, Field(min_length=1, max_length=200)]
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class MerchantRead(BaseModel):
+    id: str
+    object: str = "merchant"
+    reference: str
+    name: str
+    status: str
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+class CustomerCreate(Strict):
+    reference: Annotated[Line, Field(min_length=1, max_length=100)]
+    segment: Annotated[Line, Field(max_length=50)] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class CustomerRead(BaseModel):
+    id: str
+    object: str = "customer"
+    reference: str
+    segment: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+class ChannelCreate(Strict):
+    code: Annotated[Line, Field(min_length=1, max_length=40, examples=["wxpay"])]
+    provider: Annotated[Line, Field(min_length=1, max_length=40, examples=["wechat", "alipay", "stripe", "generic"])]
+    base_url: Annotated[Line, Field(min_length=8, max_length=500)]
+    methods: Annotated[list[PaymentMethod], Field(min_length=1, max_length=6)]
+    currencies: Annotated[list[CurrencyCode], Field(min_length=1, max_length=20)]
+    fee_rate: Annotated[Decimal, Field(ge=0, lt=1, max_digits=12, decimal_places=8,
+                                       description="A fraction, given as a string: \"0.006\".")] = Decimal(0)
+    fee_fixed_amount: NonNegativeAmount = 0
+    refund_fee_policy: Literal["proportional", "retained"] = "proportional"
+    timeout_ms: Annotated[int, Field(ge=100, le=120_000)] = 10_000
+    settings: dict[str, str] = Field(default_factory=dict, description="Non-secret settings (app id, merchant number).")
+    credentials: dict[str, str] = Field(default_factory=dict,
+                                        description="Secrets; stored sealed by the vault, never returned.")
+
+
+class ChannelRead(BaseModel):
+    id: str
+    object: str = "channel"
+    code: str
+    provider: str
+    base_url: str
+    methods: list[str]
+    currencies: list[str]
+    fee_rate: str
+    fee_fixed_amount: int
+    refund_fee_policy: str
+    timeout_ms: int
+    settings: dict[str, Any]
+    has_credentials: bool
+    status: str
+    notification_url: str
+    created_at: datetime
+
+
+class ChannelUpdate(Strict):
+    status: Literal["enabled", "disabled"]
+
+
+class PaymentCreate(Strict):
+    merchant_id: ObjectId
+    amount: Amount
+    currency: CurrencyCode
+    order_reference: ShortText = ""
+    description: LongText = ""
+    customer_id: ObjectId | None = None
+    method: PaymentMethod | None = None
+    capture_method: Literal["automatic", "manual"] = "automatic"
+    card_id: ObjectId | None = Field(None, description="A card token from POST /v1/cards (method card).")
+    metadata: Metadata = Field(default_factory=dict)
+    confirm: bool = Field(False, description="Confirm at once: route and charge in this request.")
+
+
+class PaymentConfirm(Strict):
+    method: PaymentMethod | None = None
+    card_id: ObjectId | None = None
+
+
+class PaymentCapture(Strict):
+    amount: Amount | None = Field(None, description="Capture less than authorised; the rest is released.")
+
+
+class PaymentCancel(Strict):
+    reason: Annotated[Line, Field(max_length=100)] = "requested_by_customer"
+
+
+class NextAction(BaseModel):
+    type: str
+    qr_code: str | None = None
+    redirect_url: str | None = None
+    app_payload: str | None = None
+    expires_at: str | None = None
+
+
+class PaymentRead(BaseModel):
+    id: str
+    object: str = "payment"
+    merchant_id: str
+    customer_id: str | None
+    amount: int
+    currency: str
+    captured_amount: int
+    refunded_amount: int
+    fee_amount: int
+    method: str | None
+    capture_method: str
+    status: PaymentStatus
+    order_reference: str
+    description: str
+    channel: str | None
+    next_action: NextAction | None
+    failure_code: str | None
+    failure_message: str | None
+    is_disputed: bool
+    ledger_entry_id: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    succeeded_at: datetime | None
+    canceled_at: datetime | None
+
+
+class AttemptRead(BaseModel):
+    id: str
+    object: str = "payment_attempt"
+    payment_id: str
+    sequence: int
+    channel: str
+    status: AttemptStatus
+    amount: int
+    fee_amount: int | None
+    channel_ref: str | None
+    routing_decision_id: str | None
+    latency_ms: int | None
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RefundCreate(Strict):
+    amount: Amount | None = Field(None, description="Defaults to what is left to refund.")
+    reason: LongText = ""
+
+
+class RefundRead(BaseModel):
+    id: str
+    object: str = "refund"
+    payment_id: str
+    attempt_id: str
+    channel: str
+    amount: int
+    currency: str
+    fee_returned_amount: int
+    status: RefundStatus
+    reason: str
+    channel_refund_ref: str | None
+    failure_code: str | None
+    failure_message: str | None
+    is_automatic: bool
+    ledger_entry_id: str | None
+    created_at: datetime
+    updated_at: datetime

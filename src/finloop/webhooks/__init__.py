@@ -1,0 +1,1 @@
+"""Merchant webhooks: endpoints with event filters, Standard Webhooks signatures, deliveries through the outbox."""
