@@ -25,7 +25,10 @@ from finloop.ledger.models import Account, Entry, Hold
 from tests.conftest import TenantHandle
 
 #: Routes that answer without credentials, on purpose.
-PUBLIC_ROUTES = {("post", "/v1/sessions")}
+#: Routes that authenticate otherwise: signing in, channels' notifications (by the channel's own signature),
+#: and the hosted payment page (by the signed token in its path).
+PUBLIC_ROUTES = {("post", "/v1/sessions"), ("post", "/v1/channels/{channel_id}/notifications"),
+                 ("get", "/v1/hosted/{token}")}
 
 
 @dataclass

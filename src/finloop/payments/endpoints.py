@@ -3,6 +3,7 @@ notification endpoint (authenticated by the channel's signature, not by a tenant
 
 from __future__ import annotations
 
+from html import escape
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -11,8 +12,8 @@ from finloop.api.deps import CurrentReader, CurrentWriter, get_database
 from finloop.api.pagination import Cursor, Limit, Page, page
 from finloop.api.types import Instant, Line
 from finloop.db.uow import UnitOfWork
-from finloop.payments import flows, gateway, service
-from finloop.payments.models import Attempt, Channel, Customer, Merchant, Payment, Refund
+from finloop.payments import flows, gateway, hosted, service, wallets
+from finloop.payments.models import Attempt, Channel, Customer, Merchant, Payment, Refund, Withdrawal
 from finloop.payments.schemas import (
     AttemptRead,
     ChannelCreate,
@@ -30,6 +31,12 @@ from finloop.payments.schemas import (
     PaymentRead,
     RefundCreate,
     RefundRead,
+    RefundRetry,
+    WalletBalanceRead,
+    WalletLineRead,
+    WalletRead,
+    WithdrawalCreate,
+    WithdrawalRead,
 )
 from finloop.payments.state import PaymentStatus
 
@@ -60,7 +67,8 @@ def read_channel(channel: Channel) -> ChannelRead:
 
 def read_payment(payment: Payment) -> PaymentRead:
     return PaymentRead(
-        id=payment.id, merchant_id=payment.merchant_id, customer_id=payment.customer_id, amount=payment.amount,
+        id=payment.id, merchant_id=payment.merchant_id, customer_id=payment.customer_id, purpose=payment.purpose,
+        amount=payment.amount,
         currency=payment.currency, captured_amount=payment.captured_amount, refunded_amount=payment.refunded_amount,
         fee_amount=payment.fee_amount, method=payment.method, capture_method=payment.capture_method,
         status=PaymentStatus(payment.status), order_reference=payment.order_reference,
@@ -176,7 +184,7 @@ def _payment_reader(tenant_id: str, payment_id: str):  # type: ignore[no-untyped
 @router.post("/payments", status_code=201, response_model=PaymentRead, summary="Create a payment")
 def create_payment(body: PaymentCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
     draft = service.PaymentDraft(
-        merchant_id=body.merchant_id, amount=body.amount, currency=body.currency,
+        merchant_id=body.merchant_id, amount=body.amount, currency=body.currency, purpose=body.purpose,
         order_reference=body.order_reference, description=body.description, customer_id=body.customer_id,
         method=body.method.value if body.method else None, capture_method=body.capture_method, card_id=body.card_id,
         metadata=body.metadata)
@@ -271,3 +279,107 @@ def list_refunds(reader: CurrentReader, limit: Limit = 50, starting_after: Curso
 @router.get("/refunds/{refund_id}", response_model=RefundRead, summary="Get a refund")
 def get_refund(refund_id: Id, reader: CurrentReader) -> RefundRead:
     return reader.run(lambda uow: read_refund(service.get_refund(uow, reader.tenant_id, refund_id)))
+
+
+@router.post("/refunds/{refund_id}/retry", response_model=RefundRead,
+             summary="Retry a failed refund, through its channel or into the customer's wallet")
+def retry_refund(refund_id: Id, writer: CurrentWriter,  # type: ignore[no-untyped-def]
+                 body: RefundRetry | None = None):
+    route = body.route if body else "original"
+    return writer.run_flow(lambda: flows.retry_refund(writer.db, writer.tenant_id, refund_id, route=route),
+                           lambda uow: read_refund(service.get_refund(uow, writer.tenant_id, refund_id)),
+                           permission="payments.refund")
+
+
+# ------------------------------------------------------------------------------------------ wallets
+
+
+def read_withdrawal(withdrawal: Withdrawal) -> WithdrawalRead:
+    return WithdrawalRead(id=withdrawal.id, customer_id=withdrawal.customer_id, channel=withdrawal.channel,
+                          amount=withdrawal.amount, currency=withdrawal.currency, fee_amount=withdrawal.fee_amount,
+                          status=withdrawal.status, account_name=withdrawal.account_name,
+                          account_last4=withdrawal.account_last4, channel_ref=withdrawal.channel_ref,
+                          failure_code=withdrawal.error_code, ledger_entry_id=withdrawal.ledger_entry_id,
+                          created_at=withdrawal.created_at, updated_at=withdrawal.updated_at)
+
+
+@router.get("/customers/{customer_id}/wallet", response_model=WalletRead, summary="A customer's wallet balances")
+def get_wallet(customer_id: Id, reader: CurrentReader) -> WalletRead:
+    def work(uow: UnitOfWork) -> WalletRead:
+        balances = wallets.wallet_balances(uow, reader.tenant_id, customer_id)
+        return WalletRead(customer_id=customer_id, balances=[
+            WalletBalanceRead(currency=b.currency, balance=b.balance, available=b.available,
+                              account_id=b.account_id) for b in balances])
+    return reader.run(work)
+
+
+@router.get("/customers/{customer_id}/wallet/statement", response_model=Page[WalletLineRead],
+            summary="A wallet's statement in one currency, oldest first, with the running balance")
+def wallet_statement(customer_id: Id, reader: CurrentReader,
+                     currency: Annotated[Line, Query(min_length=3, max_length=3)],
+                     limit: Limit = 100, starting_after: Cursor = None) -> Page[WalletLineRead]:
+    from finloop.ledger import service as ledger
+    from finloop.ledger.endpoints import _parse_statement_cursor, _statement_cursor
+
+    def work(uow: UnitOfWork) -> Page[WalletLineRead]:
+        account = wallets.wallet_account(uow, reader.tenant_id, customer_id, currency)
+        lines = ledger.statement(uow, account, after=_parse_statement_cursor(starting_after), limit=limit + 1)
+        return page(lines, limit, lambda line: WalletLineRead(
+            entry_id=line.entry_id, effective_at=line.effective_at, amount=line.amount, balance=line.balance,
+            description=line.description), _statement_cursor)
+    return reader.run(work)
+
+
+@router.post("/customers/{customer_id}/wallet/withdrawals", status_code=201, response_model=WithdrawalRead,
+             summary="Withdraw from the wallet to a bank account through a channel's payouts")
+def create_withdrawal(customer_id: Id, body: WithdrawalCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    created: list[str] = []
+
+    def flow() -> None:
+        created.append(flows.withdraw(writer.db, writer.tenant_id, customer_id, channel=body.channel,
+                                      amount=body.amount, currency=body.currency, account_name=body.account_name,
+                                      account_number=body.account_number, bank_code=body.bank_code))
+
+    return writer.run_flow(flow, lambda uow: read_withdrawal(wallets.get_withdrawal(uow, writer.tenant_id,
+                                                                                    created[0])),
+                           status_code=201, permission="payments.refund")
+
+
+@router.get("/withdrawals/{withdrawal_id}", response_model=WithdrawalRead, summary="Get a withdrawal")
+def get_withdrawal(withdrawal_id: Id, reader: CurrentReader) -> WithdrawalRead:
+    return reader.run(lambda uow: read_withdrawal(wallets.get_withdrawal(uow, reader.tenant_id, withdrawal_id)))
+
+
+# ------------------------------------------------------------------------------------------ unified QR
+
+
+@router.get("/payments/{payment_id}/qr.{kind}", summary="The order's unified QR code (SVG or PNG)",
+            description="One code for every payment app: it links to a hosted page that picks the channel of the "
+                        "app that scanned it. The link expires after 15 minutes.",
+            responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}})
+def payment_qr(payment_id: Id, kind: Annotated[str, Path(pattern="^(svg|png)$")], reader: CurrentReader,
+               request: Request) -> Response:
+    from finloop.api.deps import get_settings
+
+    def work(uow: UnitOfWork) -> str:
+        payment = service.get_payment(uow, reader.tenant_id, payment_id)
+        return hosted.make_token(reader.tenant_id, payment.id, uow.clock.now())
+
+    token = reader.run(work)
+    link = hosted.payment_link(get_settings(request).public_url, token)
+    media = "image/svg+xml" if kind == "svg" else "image/png"
+    return Response(hosted.render_qr(link, kind), media_type=media, headers={"X-Payment-Link": link})
+
+
+@router.get("/hosted/{token}", summary="The hosted payment page a unified QR code opens",
+            description="Public: authenticated by the signed token in the path. Redirects to the channel of the "
+                        "scanning app (by its user agent), or shows the order's state.")
+def hosted_payment(token: Annotated[str, Path(min_length=10, max_length=400)], request: Request) -> Response:
+    from fastapi.responses import HTMLResponse, RedirectResponse
+
+    outcome = hosted.open_payment(get_database(request), token, request.headers.get("user-agent", ""))
+    if outcome.redirect_url:
+        return RedirectResponse(outcome.redirect_url, status_code=303)
+    qr = f"<p>Scan with your payment app:</p><pre>{escape(outcome.qr_code)}</pre>" if outcome.qr_code else ""
+    return HTMLResponse(f"<!doctype html><title>Payment</title><h1>{escape(outcome.status)}</h1>"
+                        f"<p>{escape(outcome.message)}</p>{qr}")

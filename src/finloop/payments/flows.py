@@ -14,7 +14,7 @@ never charged twice. Flows where the customer acts at the channel (QR, H5, app) 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
@@ -23,7 +23,7 @@ import structlog
 
 from finloop.core.errors import Conflict, ExternalServiceError, InvalidRequest, NotFound
 from finloop.db.uow import Database, UnitOfWork
-from finloop.payments import gateway, service
+from finloop.payments import gateway, service, wallets
 from finloop.payments.connectors.base import (
     Acknowledgement,
     Canceller,
@@ -35,6 +35,9 @@ from finloop.payments.connectors.base import (
     NotificationParser,
     Outcome,
     PaymentMethod,
+    PayoutRequest,
+    PayoutResult,
+    PayoutSender,
     PayRequest,
     PayResult,
     QueryResult,
@@ -54,6 +57,8 @@ T = TypeVar("T")
 CONFIRM_DEADLINE = timedelta(seconds=30)
 #: How long a customer has to act (scan, approve) before the payment is canceled and closed at the channel.
 ACTION_TTL = timedelta(minutes=15)
+#: The routing scope (config and success windows) of wallet top-ups.
+TOP_UP_ROUTING_SCOPE = "wallet_top_up"
 #: Queries made at once, in the request, for an attempt whose reply was lost.
 IMMEDIATE_QUERIES = 2
 
@@ -96,6 +101,11 @@ def _routing_outcome(outcome: Outcome) -> str:
     return "failure"
 
 
+def _routing_scope(payment: Payment) -> str:
+    """Routing learns per merchant; top-ups, which have none, learn under a scope of their own."""
+    return payment.merchant_id or TOP_UP_ROUTING_SCOPE
+
+
 def _prepare_call(uow: UnitOfWork, payment: Payment, attempt: Attempt) -> _Call:
     channel = service.channel_by_code(uow, payment.tenant_id, attempt.channel)
     card = None
@@ -131,7 +141,10 @@ def _query(connector: Connector, reference: str) -> QueryResult:
 
 
 def confirm_payment(db: Database, tenant_id: str, payment_id: str, *, method: str | None = None,
-                    card_id: str | None = None, deadline: timedelta = CONFIRM_DEADLINE) -> None:
+                    card_id: str | None = None, deadline: timedelta = CONFIRM_DEADLINE,
+                    only_channels: Sequence[str] | None = None) -> None:
+    """Route and charge. ``only_channels`` narrows the candidates (the hosted page picks the scanning
+    app's channel); when none of them can take the payment, routing chooses among all."""
     with db.uow() as uow:
         payment = service.get_payment(uow, tenant_id, payment_id, lock=True)
         if method is not None or card_id is not None:
@@ -141,15 +154,21 @@ def confirm_payment(db: Database, tenant_id: str, payment_id: str, *, method: st
             service.attach_method(uow, payment, method=method or PaymentMethod.CARD.value, card_id=card_id)
         elif payment.status == PaymentStatus.REQUIRES_PAYMENT_METHOD.value:
             raise InvalidRequest("Give the payment a method to confirm it.", code="parameter_missing", param="method")
+        if payment.method == PaymentMethod.WALLET.value:
+            service.pay_from_wallet(uow, payment)
+            uow.commit()
+            return
         service.begin_confirmation(uow, payment)
         assert payment.method is not None
         channels = service.eligible_channels(uow, tenant_id, method=payment.method, currency_code=payment.currency)
+        if only_channels:
+            channels = [c for c in channels if c.code in only_channels] or channels
         if not channels:
             raise InvalidRequest(f"No enabled channel takes {payment.method} in {payment.currency}.",
                                  code="no_channel_available", param="method")
         segment = service.get_customer(uow, tenant_id, payment.customer_id).segment if payment.customer_id else None
         decision = routing.decide(
-            uow, tenant_id, merchant_id=payment.merchant_id, payment_id=payment.id, method=payment.method,
+            uow, tenant_id, merchant_id=_routing_scope(payment), payment_id=payment.id, method=payment.method,
             amount=payment.amount, currency=payment.currency, customer_segment=segment,
             candidates=[routing.Candidate(c.code, service.expected_fee(c, payment.amount)) for c in channels])
         attempt = service.record_attempt(uow, payment, channel=decision.ranked[0], decision_id=decision.id)
@@ -168,7 +187,7 @@ def confirm_payment(db: Database, tenant_id: str, payment_id: str, *, method: st
             attempt = service.get_attempt(uow, tenant_id, call.attempt_id)
             applied = service.apply_channel_result(uow, payment, attempt, _query_of(result, attempt.id, payment.amount),
                                                    retryable=retryable, latency_ms=latency)
-            routing.record_outcome(uow, tenant_id, merchant_id=payment.merchant_id, method=payment.method or "",
+            routing.record_outcome(uow, tenant_id, merchant_id=_routing_scope(payment), method=payment.method or "",
                                       channel=call.channel, outcome=_routing_outcome(result.outcome),
                                       latency_ms=latency)
             if applied.attempt_status is AttemptStatus.REQUIRES_ACTION:
@@ -282,9 +301,22 @@ def refund_payment(db: Database, tenant_id: str, payment_id: str, *, amount: int
         payment = service.get_payment(uow, tenant_id, payment_id, lock=True)
         refund = service.create_refund(uow, payment, amount=amount, reason=reason)
         refund_id = refund.id
+        if refund.channel == service.WALLET_ROUTE:
+            service.refund_to_wallet(uow, payment, refund)
         uow.commit()
     execute_refund(db, tenant_id, refund_id)
     return refund_id
+
+
+def retry_refund(db: Database, tenant_id: str, refund_id: str, *, route: str = "original") -> None:
+    """Send a failed refund again: through its channel, or (the fallback route) into the customer's wallet."""
+    with db.uow() as uow:
+        refund = service.get_refund(uow, tenant_id, refund_id)
+        payment = service.get_payment(uow, tenant_id, refund.payment_id, lock=True)
+        refund = service.get_refund(uow, tenant_id, refund_id, lock=True)
+        service.retry_refund(uow, payment, refund, route=route)
+        uow.commit()
+    execute_refund(db, tenant_id, refund_id)
 
 
 def execute_refund(db: Database, tenant_id: str, refund_id: str) -> RefundStatus:
@@ -326,6 +358,58 @@ def run_pending_refunds(db: Database, *, tenant_id: str, payment_id: str) -> Non
                    if r.status == RefundStatus.PENDING.value]
     for refund_id in pending:
         execute_refund(db, tenant_id, refund_id)
+
+
+# ------------------------------------------------------------------------------------------ withdrawals
+
+
+def withdraw(db: Database, tenant_id: str, customer_id: str, *, channel: str, amount: int, currency: str,
+             account_name: str, account_number: str, bank_code: str | None = None) -> str:
+    """Hold the amount in the wallet, send the payout, and post or void the hold by the answer."""
+    with db.uow() as uow:
+        withdrawal = wallets.begin_withdrawal(uow, tenant_id, customer_id, channel_code=channel, amount=amount,
+                                              currency=currency, account_name=account_name,
+                                              account_number=account_number, bank_code=bank_code)
+        connector = gateway.connector_for(uow, service.channel_by_code(uow, tenant_id, channel))
+        request = PayoutRequest(reference=withdrawal.id, amount=amount, currency=currency,
+                                account_name=withdrawal.account_name,
+                                account_number=wallets.account_number(uow, withdrawal), bank_code=bank_code,
+                                description=f"withdrawal {withdrawal.id}")
+        withdrawal_id = withdrawal.id
+        uow.commit()
+    if isinstance(connector, PayoutSender):
+        try:
+            result = connector.payout(request)
+        except ExternalServiceError as exc:
+            result = PayoutResult(Outcome.UNKNOWN, withdrawal_id, error_code=exc.code)
+    else:
+        result = PayoutResult(Outcome.FAILED, withdrawal_id, error_code="payout_not_supported",
+                              error_message=f"Channel {channel} cannot pay out.")
+    _apply_payout(db, tenant_id, withdrawal_id, result)
+    return withdrawal_id
+
+
+def _apply_payout(db: Database, tenant_id: str, withdrawal_id: str, result: PayoutResult) -> None:
+    with db.uow() as uow:
+        withdrawal = wallets.get_withdrawal(uow, tenant_id, withdrawal_id, lock=True)
+        wallets.apply_payout_result(uow, withdrawal, result)
+        uow.commit()
+
+
+def _query_withdrawal(db: Database, tenant_id: str, withdrawal_id: str) -> None:
+    with db.uow() as uow:
+        withdrawal = wallets.get_withdrawal(uow, tenant_id, withdrawal_id, lock=True)
+        connector = gateway.connector_for(uow, service.channel_by_code(uow, tenant_id, withdrawal.channel))
+        withdrawal.queries += 1
+        withdrawal.next_query_at = uow.clock.now() + service.next_query_delay(withdrawal.queries)
+        uow.commit()
+    if not isinstance(connector, PayoutSender):
+        return
+    try:
+        result = connector.query_payout(withdrawal_id)
+    except ExternalServiceError as exc:
+        result = PayoutResult(Outcome.UNKNOWN, withdrawal_id, error_code=exc.code)
+    _apply_payout(db, tenant_id, withdrawal_id, result)
 
 
 # ------------------------------------------------------------------------------------------ notifications
@@ -383,6 +467,9 @@ def resolve_open(db: Database, *, limit: int = 100) -> int:
         now = uow.clock.now()
         attempts = [(a.tenant_id, a.id, a.payment_id) for a in service.due_attempts(uow, now=now, limit=limit)]
         refunds = [(r.tenant_id, r.id, r.status) for r in service.due_refunds(uow, now=now, limit=limit)]
+        payouts = [(w.tenant_id, w.id) for w in wallets.due_withdrawals(uow, now=now, limit=limit)]
+    for tenant_id, withdrawal_id in payouts:
+        _query_withdrawal(db, tenant_id, withdrawal_id)
     for tenant_id, attempt_id, payment_id in attempts:
         _resolve_attempt(db, tenant_id, attempt_id, payment_id)
     for tenant_id, refund_id, status in refunds:
@@ -390,7 +477,7 @@ def resolve_open(db: Database, *, limit: int = 100) -> int:
             execute_refund(db, tenant_id, refund_id)
         else:
             _query_refund(db, tenant_id, refund_id)
-    return len(attempts) + len(refunds)
+    return len(attempts) + len(refunds) + len(payouts)
 
 
 def _resolve_attempt(db: Database, tenant_id: str, attempt_id: str, payment_id: str) -> None:

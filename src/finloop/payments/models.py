@@ -83,8 +83,11 @@ class Payment(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    #: None for a wallet top-up, whose money goes to the customer's wallet instead of a merchant.
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"), nullable=True)
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
+    #: "order" (a merchant's sale) or "wallet_top_up".
+    purpose: Mapped[str] = mapped_column(String(20), default="order", server_default="order")
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     captured_amount: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -180,3 +183,40 @@ class ChannelNotification(Base):
     reference: Mapped[str | None] = mapped_column(String(100), nullable=True)
     outcome: Mapped[str] = mapped_column(String(20))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Withdrawal(Base):
+    """Money leaving a customer's wallet for a bank account through a channel's payout capability.
+
+    While the payout is in flight the amount is held in the ledger (a two-phase hold), so it can neither
+    be spent nor withdrawn twice; success posts the hold, failure voids it.
+    """
+
+    __tablename__ = "withdrawals"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_withdrawals_tenant_customer", "tenant_id", "customer_id", "id"),
+        Index("ix_withdrawals_open", "status", "next_query_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    channel: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    fee_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(20))
+    account_name: Mapped[str] = mapped_column(String(200))
+    account_last4: Mapped[str] = mapped_column(String(4))
+    account_sealed: Mapped[str] = mapped_column(Text)  # the full account number, sealed by the vault
+    bank_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    hold_id: Mapped[str] = mapped_column(String(40))
+    channel_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    ledger_entry_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    queries: Mapped[int] = mapped_column(Integer, default=0)
+    next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -47,14 +47,36 @@ def merchant_pending_code(merchant_id: str) -> str:
     return f"liabilities:merchant:{merchant_id}:pending"
 
 
+def customer_wallet_code(customer_id: str) -> str:
+    return f"liabilities:customer:{customer_id}:wallet"
+
+
+def wallet_account(uow: UnitOfWork, tenant_id: str, customer_id: str, currency: str) -> str:
+    """The customer's stored-value balance: a liability that must never go below zero."""
+    return ensure_account(uow, tenant_id, AccountSpec(customer_wallet_code(customer_id), AccountType.LIABILITY,
+                                                        BalanceRule.DEBITS_MUST_NOT_EXCEED_CREDITS), currency)
+
+
+def payee_account(uow: UnitOfWork, payment: Payment) -> str:
+    """Where a payment's money is owed: the merchant's pending balance, or the customer's own wallet
+    for a top-up."""
+    if payment.purpose == "wallet_top_up":
+        assert payment.customer_id is not None
+        return wallet_account(uow, payment.tenant_id, payment.customer_id, payment.currency)
+    assert payment.merchant_id is not None
+    return ensure_account(uow, payment.tenant_id, AccountSpec(
+        merchant_pending_code(payment.merchant_id), AccountType.LIABILITY,
+        BalanceRule.DEBITS_MUST_NOT_EXCEED_CREDITS), payment.currency)
+
+
 @dataclass(frozen=True, slots=True)
-class _AccountSpec:
+class AccountSpec:
     code: str
     type: AccountType
     rule: BalanceRule = BalanceRule.NONE
 
 
-def ensure_account(uow: UnitOfWork, tenant_id: str, spec: _AccountSpec, currency: str) -> str:
+def ensure_account(uow: UnitOfWork, tenant_id: str, spec: AccountSpec, currency: str) -> str:
     """The id of the account, created on first use. Two first uses racing both end with the same row."""
     found = ledger.find_account_by_code(uow, tenant_id, spec.code, currency)
     if found is not None:
@@ -71,14 +93,11 @@ def ensure_account(uow: UnitOfWork, tenant_id: str, spec: _AccountSpec, currency
 
 def _accounts(uow: UnitOfWork, payment: Payment, channel: str) -> tuple[str, str, str]:
     shard = shard_of(payment.id)
-    receivable = ensure_account(uow, payment.tenant_id, _AccountSpec(channel_receivable_code(channel, shard),
+    receivable = ensure_account(uow, payment.tenant_id, AccountSpec(channel_receivable_code(channel, shard),
                                                                       AccountType.ASSET), payment.currency)
-    fees = ensure_account(uow, payment.tenant_id, _AccountSpec(channel_fees_code(channel, shard),
+    fees = ensure_account(uow, payment.tenant_id, AccountSpec(channel_fees_code(channel, shard),
                                                                AccountType.EXPENSE), payment.currency)
-    pending = ensure_account(uow, payment.tenant_id, _AccountSpec(
-        merchant_pending_code(payment.merchant_id), AccountType.LIABILITY,
-        BalanceRule.DEBITS_MUST_NOT_EXCEED_CREDITS), payment.currency)
-    return receivable, fees, pending
+    return receivable, fees, payee_account(uow, payment)
 
 
 def post_payment_captured(uow: UnitOfWork, payment: Payment, *, attempt_id: str, channel: str, amount: int,
@@ -91,7 +110,7 @@ def post_payment_captured(uow: UnitOfWork, payment: Payment, *, attempt_id: str,
     posted = ledger.post_transfer(uow, payment.tenant_id, TransferSpec(
         key=f"payment:{payment.id}:{attempt_id}", postings=postings,
         description=f"payment {payment.id} via {channel}",
-        metadata={"payment_id": payment.id, "attempt_id": attempt_id, "merchant_id": payment.merchant_id}))
+        metadata=_metadata(payment, attempt_id=attempt_id)))
     return posted.id
 
 
@@ -106,5 +125,31 @@ def post_refund_succeeded(uow: UnitOfWork, payment: Payment, refund: Refund) -> 
         postings.append(PostingSpec(fees, -refund.fee_returned_amount, payment.currency))
     posted = ledger.post_transfer(uow, payment.tenant_id, TransferSpec(
         key=f"refund:{refund.id}", postings=tuple(postings), description=f"refund {refund.id} of {payment.id}",
-        metadata={"payment_id": payment.id, "refund_id": refund.id, "merchant_id": payment.merchant_id}))
+        metadata=_metadata(payment, refund_id=refund.id)))
+    return posted.id
+
+
+def _metadata(payment: Payment, **ids: str) -> dict[str, str]:
+    parties = {"merchant_id": payment.merchant_id, "customer_id": payment.customer_id}
+    return {"payment_id": payment.id, **ids, **{k: v for k, v in parties.items() if v}}
+
+
+def post_wallet_payment(uow: UnitOfWork, payment: Payment) -> str:
+    """Pay from the customer's balance: debit the wallet, credit the payee. The wallet's balance rule
+    refuses an overdraft inside the posting itself."""
+    assert payment.customer_id is not None
+    wallet = wallet_account(uow, payment.tenant_id, payment.customer_id, payment.currency)
+    posted = ledger.post_transfer(uow, payment.tenant_id, TransferSpec.simple(
+        f"payment:{payment.id}:wallet", wallet, payee_account(uow, payment), payment.amount, payment.currency,
+        f"payment {payment.id} from wallet", metadata=_metadata(payment)))
+    return posted.id
+
+
+def post_refund_to_wallet(uow: UnitOfWork, payment: Payment, refund: Refund) -> str:
+    """A refund paid into the customer's wallet (wallet payments, or a refund the channel could not make)."""
+    assert payment.customer_id is not None
+    wallet = wallet_account(uow, payment.tenant_id, payment.customer_id, payment.currency)
+    posted = ledger.post_transfer(uow, payment.tenant_id, TransferSpec.simple(
+        f"refund:{refund.id}", payee_account(uow, payment), wallet, refund.amount, payment.currency,
+        f"refund {refund.id} of {payment.id} to wallet", metadata=_metadata(payment, refund_id=refund.id)))
     return posted.id

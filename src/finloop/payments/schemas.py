@@ -92,7 +92,8 @@ class ChannelUpdate(Strict):
 
 
 class PaymentCreate(Strict):
-    merchant_id: ObjectId
+    merchant_id: ObjectId | None = Field(None, description="Required for orders; absent for a wallet top-up.")
+    purpose: Literal["order", "wallet_top_up"] = "order"
     amount: Amount
     currency: CurrencyCode
     order_reference: ShortText = ""
@@ -129,8 +130,9 @@ class NextAction(BaseModel):
 class PaymentRead(BaseModel):
     id: str
     object: str = "payment"
-    merchant_id: str
+    merchant_id: str | None
     customer_id: str | None
+    purpose: str
     amount: int
     currency: str
     captured_amount: int
@@ -192,6 +194,60 @@ class RefundRead(BaseModel):
     failure_code: str | None
     failure_message: str | None
     is_automatic: bool
+    ledger_entry_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RefundRetry(Strict):
+    route: Literal["original", "wallet"] = Field(
+        "original", description="'wallet' pays the refund into the customer's wallet when the channel cannot.")
+
+
+class WalletBalanceRead(BaseModel):
+    currency: str
+    balance: int
+    available: int = Field(description="The balance less withdrawals in flight.")
+    account_id: str
+
+
+class WalletRead(BaseModel):
+    object: str = "wallet"
+    customer_id: str
+    balances: list[WalletBalanceRead]
+
+
+class WalletLineRead(BaseModel):
+    entry_id: str
+    effective_at: datetime
+    amount: int = Field(description="Signed: positive adds to the balance.")
+    balance: int
+    description: str
+
+
+class WithdrawalCreate(Strict):
+    channel: Annotated[Line, Field(min_length=1, max_length=40)]
+    amount: Amount
+    currency: CurrencyCode
+    account_name: Annotated[Line, Field(min_length=1, max_length=200)]
+    account_number: Annotated[Line, Field(min_length=6, max_length=40, description="Stored sealed; only its last "
+                                                                                  "four digits are shown.")]
+    bank_code: Annotated[Line, Field(max_length=40)] | None = None
+
+
+class WithdrawalRead(BaseModel):
+    id: str
+    object: str = "withdrawal"
+    customer_id: str
+    channel: str
+    amount: int
+    currency: str
+    fee_amount: int
+    status: str
+    account_name: str
+    account_last4: str
+    channel_ref: str | None
+    failure_code: str | None
     ledger_entry_id: str | None
     created_at: datetime
     updated_at: datetime

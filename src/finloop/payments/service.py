@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from finloop.core.errors import Conflict, InvalidRequest, NotFound
+from finloop.core.errors import Conflict, InvalidRequest, InvariantViolation, NotFound
 from finloop.core.money import Rounding, check_amount, round_minor
 from finloop.db.uow import UnitOfWork
 from finloop.payments import postings
@@ -49,6 +49,8 @@ from finloop.payments.state import (
 )
 from finloop.webhooks import service as webhooks
 
+#: The route label of refunds paid into the customer's wallet instead of through a channel.
+WALLET_ROUTE = "wallet"
 #: The query ladder for attempts and refunds whose result the channel still owes: seconds after each query.
 QUERY_LADDER_SECONDS = (5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
@@ -226,9 +228,10 @@ def eligible_channels(uow: UnitOfWork, tenant_id: str, *, method: str, currency_
 
 @dataclass(frozen=True, slots=True)
 class PaymentDraft:
-    merchant_id: str
+    merchant_id: str | None
     amount: int
     currency: str
+    purpose: str = "order"
     order_reference: str = ""
     description: str = ""
     customer_id: str | None = None
@@ -239,7 +242,21 @@ class PaymentDraft:
 
 
 def create_payment(uow: UnitOfWork, tenant_id: str, draft: PaymentDraft) -> Payment:
-    get_merchant(uow, tenant_id, draft.merchant_id)
+    if draft.purpose == "wallet_top_up":
+        if draft.merchant_id is not None:
+            raise InvalidRequest("A wallet top-up has no merchant.", code="invalid_purpose", param="merchant_id")
+        if draft.customer_id is None:
+            raise InvalidRequest("A wallet top-up needs the customer.", code="parameter_missing",
+                                 param="customer_id")
+        if draft.method == PaymentMethod.WALLET:
+            raise InvalidRequest("A wallet is not topped up from itself.", code="invalid_payment_method",
+                                 param="method")
+    elif draft.purpose == "order":
+        if draft.merchant_id is None:
+            raise InvalidRequest("A payment needs its merchant.", code="parameter_missing", param="merchant_id")
+        get_merchant(uow, tenant_id, draft.merchant_id)
+    else:
+        raise InvalidRequest("purpose is 'order' or 'wallet_top_up'.", code="invalid_purpose", param="purpose")
     if draft.customer_id:
         get_customer(uow, tenant_id, draft.customer_id)
     check_amount(draft.amount, allow_zero=False, allow_negative=False)
@@ -249,9 +266,9 @@ def create_payment(uow: UnitOfWork, tenant_id: str, draft: PaymentDraft) -> Paym
                              param="capture_method")
     if draft.method is not None:
         _check_method(draft.method)
-        if draft.method == PaymentMethod.WALLET:
-            raise InvalidRequest("Wallet balance payments are not available yet.", code="method_not_supported",
-                                 param="method")
+        if draft.method == PaymentMethod.WALLET and draft.customer_id is None:
+            raise InvalidRequest("Paying from a wallet needs the customer.", code="parameter_missing",
+                                 param="customer_id")
         if draft.capture_method == "manual" and draft.method != PaymentMethod.CARD:
             raise InvalidRequest("Manual capture is for card payments.", code="invalid_capture_method",
                                  param="capture_method")
@@ -266,7 +283,8 @@ def create_payment(uow: UnitOfWork, tenant_id: str, draft: PaymentDraft) -> Paym
     ready = method is not None and (method != PaymentMethod.CARD or draft.card_id is not None)
     payment = Payment(
         id=uow.ids.new("payment"), tenant_id=tenant_id, merchant_id=draft.merchant_id,
-        customer_id=draft.customer_id, amount=draft.amount, currency=draft.currency, captured_amount=0,
+        customer_id=draft.customer_id, purpose=draft.purpose,
+        amount=draft.amount, currency=draft.currency, captured_amount=0,
         refunded_amount=0, fee_amount=0, method=method, capture_method=draft.capture_method,
         status=(PaymentStatus.REQUIRES_CONFIRMATION if ready else PaymentStatus.REQUIRES_PAYMENT_METHOD).value,
         order_reference=_text(draft.order_reference, param="order_reference", max_length=100),
@@ -288,9 +306,9 @@ def _check_method(method: str) -> None:
 def attach_method(uow: UnitOfWork, payment: Payment, *, method: str, card_id: str | None) -> None:
     """Give a payment still lacking one its method (and card), on confirmation."""
     _check_method(method)
-    if method == PaymentMethod.WALLET:
-        raise InvalidRequest("Wallet balance payments are not available yet.", code="method_not_supported",
-                             param="method")
+    if method == PaymentMethod.WALLET and (payment.customer_id is None or payment.purpose != "order"):
+        raise InvalidRequest("Paying from a wallet needs the customer, and is for orders.",
+                             code="invalid_payment_method", param="method")
     if method == PaymentMethod.CARD:
         if card_id is None:
             raise InvalidRequest("A card payment needs card_id.", code="parameter_missing", param="card_id")
@@ -583,8 +601,31 @@ def begin_capture(uow: UnitOfWork, payment: Payment, amount: int | None) -> tupl
     return authorized, to_capture
 
 
+def pay_from_wallet(uow: UnitOfWork, payment: Payment) -> None:
+    """Confirm a wallet-balance payment in one transaction: no channel, the ledger is the channel.
+
+    Too little balance is a declined payment (recorded, with its code), not an error of the request.
+    """
+    begin_confirmation(uow, payment)
+    try:
+        with uow.session.begin_nested():
+            entry_id = postings.post_wallet_payment(uow, payment)
+    except InvariantViolation as error:
+        if error.code != "insufficient_funds":
+            raise
+        fail_payment(uow, payment, "insufficient_wallet_balance", "The wallet balance does not cover the payment.")
+        return
+    _move(uow, payment, PaymentStatus.SUCCEEDED)
+    payment.captured_amount = payment.amount
+    payment.succeeded_at = uow.clock.now()
+    payment.ledger_entry_id = entry_id
+    webhooks.publish_event(uow, payment.tenant_id, type="payment.succeeded", data=payment_event_data(payment),
+                           merchant_id=payment.merchant_id)
+
+
 def payment_event_data(payment: Payment) -> dict[str, Any]:
-    return {"id": payment.id, "merchant_id": payment.merchant_id, "amount": payment.amount,
+    return {"id": payment.id, "merchant_id": payment.merchant_id, "customer_id": payment.customer_id,
+            "purpose": payment.purpose, "method": payment.method, "amount": payment.amount,
             "currency": payment.currency, "captured_amount": payment.captured_amount,
             "refunded_amount": payment.refunded_amount, "status": payment.status, "channel": payment.channel,
             "order_reference": payment.order_reference, "failure_code": payment.failure_code}
@@ -623,17 +664,21 @@ def create_refund(uow: UnitOfWork, payment: Payment, *, amount: int | None, reas
     check_amount(to_refund, allow_zero=False, allow_negative=False)
     if to_refund > left:
         raise InvalidRequest(f"At most {left} is left to refund.", code="amount_too_large", param="amount")
-    assert payment.channel is not None
-    channel = channel_by_code(uow, payment.tenant_id, payment.channel)
-    attempt = uow.session.scalar(select(Attempt).where(Attempt.payment_id == payment.id,
-                                                       Attempt.status == AttemptStatus.SUCCEEDED.value,
-                                                       Attempt.channel == payment.channel)
-                                 .order_by(Attempt.sequence).limit(1))
-    assert attempt is not None
-    fee_back = _refund_fee_returned(uow, payment, channel, to_refund)
+    if payment.method == PaymentMethod.WALLET:
+        attempt_id, route, fee_back = "", WALLET_ROUTE, 0
+    else:
+        assert payment.channel is not None
+        channel = channel_by_code(uow, payment.tenant_id, payment.channel)
+        attempt = uow.session.scalar(select(Attempt).where(Attempt.payment_id == payment.id,
+                                                           Attempt.status == AttemptStatus.SUCCEEDED.value,
+                                                           Attempt.channel == payment.channel)
+                                     .order_by(Attempt.sequence).limit(1))
+        assert attempt is not None
+        attempt_id, route = attempt.id, payment.channel
+        fee_back = _refund_fee_returned(uow, payment, channel, to_refund)
     now = uow.clock.now()
     refund = Refund(id=uow.ids.new("refund"), tenant_id=payment.tenant_id, payment_id=payment.id,
-                    attempt_id=attempt.id, channel=payment.channel, amount=to_refund, currency=payment.currency,
+                    attempt_id=attempt_id, channel=route, amount=to_refund, currency=payment.currency,
                     fee_returned_amount=fee_back, status=RefundStatus.PENDING.value,
                     reason=_text(reason, param="reason", max_length=500), channel_refund_ref=None, error_code=None,
                     error_message=None, approval_id=None, is_automatic=False, ledger_entry_id=None, queries=0,
@@ -644,6 +689,42 @@ def create_refund(uow: UnitOfWork, payment: Payment, *, amount: int | None, reas
     uow.session.add(refund)
     uow.session.flush()
     return refund
+
+
+def refund_to_wallet(uow: UnitOfWork, payment: Payment, refund: Refund) -> None:
+    """Pay a pending refund into the customer's wallet at once: wallet payments always, and card or QR
+    payments whose channel could not refund (the fallback route)."""
+    if payment.customer_id is None:
+        raise InvalidRequest("Only a payment with a customer can be refunded to a wallet.",
+                             code="no_customer_wallet", param="route")
+    refund.channel = WALLET_ROUTE
+    refund.fee_returned_amount = 0  # the channel keeps its fee: the money never goes back through it
+    refund.ledger_entry_id = postings.post_refund_to_wallet(uow, payment, refund)
+    refund.status = RefundStatus.SUCCEEDED.value
+    refund.updated_at = uow.clock.now()
+    refund.next_query_at = None
+    webhooks.publish_event(uow, payment.tenant_id, type="refund.succeeded", data=refund_event_data(refund),
+                           merchant_id=payment.merchant_id)
+
+
+def retry_refund(uow: UnitOfWork, payment: Payment, refund: Refund, *, route: str) -> None:
+    """Send a failed refund again, through its channel or into the wallet. Its amount is reserved again
+    first, so a retry can never take the refunds past the capture."""
+    if refund.status != RefundStatus.FAILED.value:
+        raise Conflict(f"Only a failed refund is retried; {refund.id} is {refund.status}.",
+                       code="refund_state_conflict")
+    if route not in ("original", WALLET_ROUTE):
+        raise InvalidRequest("route is 'original' or 'wallet'.", code="invalid_route", param="route")
+    if payment.refunded_amount + refund.amount > payment.captured_amount:
+        raise InvalidRequest("Other refunds took what this one would give back.", code="amount_too_large",
+                             param="amount")
+    payment.refunded_amount += refund.amount
+    payment.version += 1
+    refund.status = RefundStatus.PENDING.value
+    refund.error_code = refund.error_message = None
+    refund.updated_at = uow.clock.now()
+    if route == WALLET_ROUTE or refund.channel == WALLET_ROUTE:
+        refund_to_wallet(uow, payment, refund)
 
 
 def get_refund(uow: UnitOfWork, tenant_id: str, refund_id: str, *, lock: bool = False) -> Refund:
