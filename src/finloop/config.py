@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = 24 * 3600
     #: A key left in flight by a crashed request is released after this lease.
     idempotency_lease_seconds: int = 30
+    #: Keys the HMAC under which a request is remembered beside its Idempotency-Key (the body may hold a
+    #: card number). Unset: a key derived from the vault master key. Every process of a deployment
+    #: must use the same one; changing it makes keys stored in the last ``idempotency_ttl_seconds``
+    #: answer ``idempotency_key_reused`` to their retries.
+    idempotency_hash_key: SecretStr | None = None
     #: How long a staff sign-in session lasts.
     session_ttl_seconds: int = 8 * 3600
     #: SQLite waits this long for the write lock before giving up.

@@ -151,7 +151,7 @@ def test_builtin_housekeeping_expires_holds_purges_keys_and_drains_the_outbox(db
         outbox.enqueue(uow, tenant_id=tenant.id, topic="test.event", payload={"hold": hold.id})
         uow.commit()
     claim(db, tenant_id=tenant.id, key="k", method="POST", path="/v1/x", fingerprint=b"h", ttl_seconds=30,
-          lease_seconds=5)
+          lease_seconds=5, hash_key=b"test hash key")
     delivered: list[dict] = []
     handlers = outbox.HandlerRegistry()
     handlers.register("test.event", lambda delivery: delivered.append(delivery.payload))
@@ -161,7 +161,8 @@ def test_builtin_housekeeping_expires_holds_purges_keys_and_drains_the_outbox(db
     report = Runner(db).run_pass()  # every built-in job; Monday has not closed yet
     assert {o.job: (o.status, o.processed) for o in report.outcomes} == {
         "ledger.expire_holds": ("succeeded", 1), "outbox.drain": ("succeeded", 1),
-        "idempotency.purge": ("succeeded", 1), "payments.resolve_open": ("succeeded", 0)}
+        "idempotency.purge": ("succeeded", 1), "payments.resolve_open": ("succeeded", 0),
+        "payments.expire_disputes": ("succeeded", 0)}
     assert delivered == [{"hold": hold.id}]
     with db.uow(read_only=True) as uow:
         assert service.get_hold(uow, tenant.id, hold.id).status == HoldStatus.EXPIRED

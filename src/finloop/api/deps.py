@@ -2,6 +2,8 @@
 
 ``Writer.run`` is the one place a write request commits: it opens the unit of work, runs the
 service call, stores the response under the Idempotency-Key in the same transaction, and commits.
+A write request crosses into the thread pool once (the endpoint): the dependencies before it do no
+blocking I/O, and a known API key is answered from memory (docs/adr/0003-api-hot-path.md).
 """
 
 from __future__ import annotations
@@ -28,12 +30,16 @@ from finloop.tenancy.service import Principal
 T = TypeVar("T")
 
 
-def get_database(request: Request) -> Database:
+# The dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in the thread
+# pool, and each such hop cost more CPU than the work it wrapped (docs/adr/0003-api-hot-path.md).
+
+
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -42,12 +48,22 @@ def get_settings(request: Request) -> Settings:
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key (fl_sk_...) or a staff session (fl_ss_...).")
 
 
-def get_principal(request: Request, db: Annotated[Database, Depends(get_database)],
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]) -> Principal:
+def _authenticate(db: Database, token: str) -> Principal:
+    with db.uow(single_statement=True) as uow:
+        return tenancy.authenticate(uow, token)
+
+
+async def get_principal(request: Request, db: Annotated[Database, Depends(get_database)],
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+                        ) -> Principal:
+    """The caller: an API key seen in the last ``KEY_CACHE_SECONDS`` is answered from memory on the event
+    loop; anything else is read from the database in the thread pool."""
     if credentials is None or not credentials.credentials.strip():
         raise Unauthenticated("Send your API key as 'Authorization: Bearer <key>'.", code="missing_api_key")
-    with db.uow(single_statement=True) as uow:
-        principal = tenancy.authenticate(uow, credentials.credentials.strip())
+    token = credentials.credentials.strip()
+    principal = tenancy.cached_principal(token, db.clock.now())
+    if principal is None:
+        principal = await run_in_threadpool(_authenticate, db, token)
     request.state.tenant_id = principal.tenant_id
     return principal
 
@@ -69,8 +85,27 @@ class Reader:
             return work(uow)
 
 
-def get_reader(db: Annotated[Database, Depends(get_database)], principal: CurrentPrincipal) -> Reader:
+async def get_reader(db: Annotated[Database, Depends(get_database)], principal: CurrentPrincipal) -> Reader:
     return Reader(db, principal)
+
+
+class RenderedJSON(JSONResponse):
+    """A JSON response whose body is already bytes (rendered by pydantic)."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else super().render(content)
+
+
+def render(result: BaseModel | dict[str, Any], status_code: int = 200) -> JSONResponse:
+    """The JSON response for ``result``.
+
+    A model is written by pydantic's own serializer, straight to bytes: ``jsonable_encoder`` dumps it to
+    a dict and then walks every value again in Python, which cost more than the rest of the response.
+    The JSON is the same (``jsonable_encoder`` itself dumps models with ``mode="json", by_alias=True``).
+    """
+    if isinstance(result, BaseModel):
+        return RenderedJSON(result.model_dump_json(by_alias=True).encode(), status_code=status_code)
+    return JSONResponse(content=jsonable_encoder(result), status_code=status_code)
 
 
 @dataclass
@@ -101,10 +136,9 @@ class Writer:
                 if getattr(error, "keep_changes", False):
                     uow.commit()
                 raise
-            content = jsonable_encoder(result)
-            response = JSONResponse(content=content, status_code=status_code)
+            response = render(result, status_code)
             if self.claim is not None:
-                kept = response if stored is None else JSONResponse(content=stored(content))
+                kept = response if stored is None else JSONResponse(content=stored(jsonable_encoder(result)))
                 idempotency.complete(uow, self.claim, status_code, bytes(kept.body).decode())
             uow.commit()
         self.completed = True
@@ -132,10 +166,14 @@ async def get_writer(request: Request, db: Annotated[Database, Depends(get_datab
         body = await request.body()
         fingerprint = b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(),
                                   body])
-        claim = await run_in_threadpool(
-            idempotency.claim, db, tenant_id=principal.tenant_id, key=idempotency_key, method=request.method,
-            path=request.url.path, fingerprint=fingerprint, ttl_seconds=settings.idempotency_ttl_seconds,
-            lease_seconds=settings.idempotency_lease_seconds)
+        def claim_key() -> idempotency.Claim:
+            # The hash key is resolved here, off the event loop: the first call may read the vault's key file.
+            return idempotency.claim(
+                db, tenant_id=principal.tenant_id, key=idempotency_key, method=request.method,
+                path=request.url.path, fingerprint=fingerprint, ttl_seconds=settings.idempotency_ttl_seconds,
+                lease_seconds=settings.idempotency_lease_seconds, hash_key=idempotency.hash_key(settings))
+
+        claim = await run_in_threadpool(claim_key)
         if claim.replay is not None:
             raise ReplayResponse(*claim.replay)
         writer.claim = claim

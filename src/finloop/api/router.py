@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from finloop.ledger.endpoints import router as ledger_router
+from finloop.payments.dispute_endpoints import router as disputes_router
 from finloop.payments.endpoints import router as payments_router
 from finloop.payments.routing.endpoints import router as routing_router
 from finloop.tenancy.endpoints import router as tenancy_router
@@ -15,6 +16,7 @@ api_router = APIRouter()
 api_router.include_router(ledger_router)
 api_router.include_router(tenancy_router)
 api_router.include_router(payments_router)
+api_router.include_router(disputes_router)
 api_router.include_router(routing_router)
 api_router.include_router(vault_router)
 api_router.include_router(webhooks_router)

@@ -29,6 +29,7 @@ def ledger(
     http_seconds: float = typer.Option(8.0, min=0.5, help="Measured seconds per HTTP figure."),
     http_concurrency: int = typer.Option(16, min=1, max=256, help="Concurrent HTTP clients."),
     http_workers: int = typer.Option(2, min=1, max=16, help="uvicorn worker processes (finloop serve --workers)."),
+    http_driver: str = typer.Option("auto", help="HTTP load generator: auto (wrk when installed), wrk or httpx."),
     seed: int = typer.Option(1, help="Seed of the random workload."),
 ) -> None:
     """Transfers per second on the posting path beside raw SQL and a bare FastAPI endpoint."""
@@ -37,7 +38,50 @@ def ledger(
     config = LedgerBenchConfig(
         postgres_url=postgres_url if postgres else None, sqlite=sqlite, http=http, seconds=seconds, rounds=rounds,
         batch_sizes=tuple(dict.fromkeys(batch_sizes)), accounts=accounts, http_seconds=http_seconds,
-        http_concurrency=http_concurrency, http_workers=http_workers, seed=seed)
+        http_concurrency=http_concurrency, http_workers=http_workers, http_driver=http_driver, seed=seed)
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description:<28}"), BarColumn(), TimeElapsedColumn(), console=console,
+                  transient=False) as progress:
+        results = run(config, progress)
+    typer.echo(json.dumps(results, indent=2))
+
+
+@bench_app.command("routing")
+def routing(seconds: float = typer.Option(3.0, min=0.1, help="Measured seconds."),
+            seed: int = typer.Option(0, help="Seed of the workload.")) -> None:
+    """Routing decisions per second and p50/p99, beside a bare random() call and a dict lookup."""
+    from finloop.bench.routing import run
+
+    typer.echo(json.dumps(run(seconds=seconds, seed=seed), indent=2))
+
+
+@bench_app.command("payments")
+def payments(
+    postgres_url: str = typer.Option(_DEFAULT_POSTGRES_URL, help="Server to run on; the bench creates a "
+                                     "scratch database beside this one and drops it after."),
+    seconds: float = typer.Option(15.0, min=0.5, help="Measured seconds per HTTP figure (ours, the anchor)."),
+    warmup_seconds: float = typer.Option(3.0, min=0.0, help="Unmeasured seconds before each HTTP figure."),
+    connections: int = typer.Option(16, min=1, max=256, help="Concurrent HTTP connections."),
+    workers: int = typer.Option(2, min=1, max=16, help="uvicorn worker processes (ours and the anchor)."),
+    merchants: int = typer.Option(4, min=1, max=100, help="Merchants the payments are spread over."),
+    driver: str = typer.Option("auto", help="Load generator: auto (wrk when on PATH), wrk or httpx."),
+    notifications: bool = typer.Option(False, "--notifications/--no-notifications",
+                                       help="Let the sandbox send its payment notifications during the run."),
+    routing_seconds: float = typer.Option(2.0, min=0.1, help="Measured seconds of the routing decision."),
+    hot: bool = typer.Option(True, "--hot/--no-hot", help="Measure the hot-account strategy."),
+    hot_seconds: float = typer.Option(4.0, min=0.1, help="Measured seconds per hot-account variant."),
+    hot_rounds: int = typer.Option(2, min=1, help="Slices per hot-account variant, alternating with the others."),
+    hot_threads: int = typer.Option(8, min=1, max=64, help="Threads posting payment successes."),
+    seed: int = typer.Option(0, help="Seed of the sandbox and the routing workload."),
+) -> None:
+    """Payments created and confirmed per second over HTTP, beside a bare FastAPI endpoint doing one insert."""
+    from finloop.bench.payments import PaymentsBenchConfig, run
+
+    config = PaymentsBenchConfig(
+        postgres_url=postgres_url, seconds=seconds, warmup_seconds=warmup_seconds, connections=connections,
+        workers=workers, merchants=merchants, driver=driver, notifications=notifications,
+        routing_seconds=routing_seconds, hot=hot, hot_seconds=hot_seconds, hot_rounds=hot_rounds,
+        hot_threads=hot_threads, seed=seed)
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), TimeElapsedColumn(), console=console,
                   transient=False) as progress:

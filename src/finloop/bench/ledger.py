@@ -9,8 +9,10 @@ in every transfer, so the row locks on the running sums matter. Measured in one 
   into tables of the same shape (columns, defaults, checks, indexes and foreign keys), with
   executemany and with COPY, in batches of the same size; and our rate over each;
 - over HTTP: ``finloop serve`` in a subprocess on a free loopback port, driven by a bounded number of
-  concurrent httpx clients, with p50/p99 latency; and the anchor, a bare FastAPI endpoint with the same
-  request and response shapes served and driven the same way.
+  concurrent connections, with p50/p99 latency; and the anchor, a bare FastAPI endpoint with the same
+  request and response shapes served and driven the same way. The load generator is ``wrk`` when it is
+  on PATH (a C program that costs the machine a few per cent), else threads of httpx clients (which
+  take most of a core on their own, so the server gets less); the result names the one used.
 
 Every in-process measurement is split into rounds that alternate with its anchors, so a neighbour's
 burst of load hits both sides alike. The books are verified (running sums against postings) after
@@ -20,9 +22,13 @@ each run: a fast ledger that drifts would be worth nothing.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import platform
 import random
+import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -76,6 +82,8 @@ class LedgerBenchConfig:
     http_warmup_seconds: float = 1.5
     http_concurrency: int = 16
     http_workers: int = 2
+    #: ``auto`` (wrk when on PATH, else httpx), ``wrk`` or ``httpx``.
+    http_driver: str = "auto"
     seed: int = 1
 
 
@@ -471,15 +479,21 @@ class HttpFigures:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
+    #: Set by a driver that reports its own (p50, p99) in ms and request count instead of every latency.
+    quantiles_ms: tuple[float, float] | None = None
+    requests: int | None = None
 
     def as_dict(self, ok_status: int) -> dict[str, Any]:
         ordered = sorted(self.latencies)
 
         def quantile(q: float) -> float | None:
+            if self.quantiles_ms is not None:
+                return round(self.quantiles_ms[0 if q == 0.50 else 1], 2)
             return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2) if ordered else None
 
         ok = self.statuses.get(ok_status, 0)
-        return {"requests_per_second": round(ok / self.seconds) if self.seconds else 0, "requests": len(ordered),
+        requests = self.requests if self.requests is not None else len(ordered)
+        return {"requests_per_second": round(ok / self.seconds) if self.seconds else 0, "requests": requests,
                 "ok": ok, "seconds": round(self.seconds, 2), "p50_ms": quantile(0.50), "p99_ms": quantile(0.99),
                 "statuses": {str(code): count for code, count in sorted(self.statuses.items())},
                 "failures": dict(self.failures)}
@@ -534,6 +548,96 @@ def drive(base_url: str, path: str, headers: dict[str, str], body: Callable[[], 
     return figures
 
 
+# wrk runs this script in each of its threads: random transfers between the hot accounts with fresh keys
+# (a thread and run prefix plus a counter), statuses counted per thread and gathered in ``done``.
+_WRK_SCRIPT = r"""
+local accounts = {%(accounts)s}
+local threads = {}
+local counter = 0
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("prefix", "%(run)s-t" .. #threads .. "-")
+  thread:set("seed", %(seed)d + #threads)
+end
+function init(args)
+  math.randomseed(seed)
+  statuses = {}
+end
+request = function()
+  counter = counter + 1
+  local a = math.random(#accounts)
+  local b = math.random(#accounts - 1)
+  if b >= a then b = b + 1 end
+  local body = string.format(
+    '{"key":"%%s%%d","debit_account_id":"%%s","credit_account_id":"%%s","amount":%%d,"currency":"%(currency)s"}',
+    prefix, counter, accounts[a], accounts[b], math.random(1, %(largest)d))
+  return wrk.format("POST", "%(path)s", %(headers)s, body)
+end
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+done = function(summary, latency, requests)
+  local totals = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses") or {}) do
+      totals[status] = (totals[status] or 0) + count
+    end
+  end
+  local counts = {}
+  for status, count in pairs(totals) do
+    counts[#counts + 1] = string.format('"%%d":%%d', status, count)
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'FINLOOP_WRK {"requests":%%d,"duration_us":%%d,"p50_us":%%d,"p99_us":%%d,"statuses":{%%s},' ..
+    '"errors":{"connect":%%d,"read":%%d,"write":%%d,"timeout":%%d}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    table.concat(counts, ","), e.connect, e.read, e.write, e.timeout))
+end
+"""
+
+
+def wrk_available() -> str | None:
+    """The path of ``wrk`` when it is installed (Debian: ``apt-get install wrk``)."""
+    return shutil.which("wrk")
+
+
+def _lua_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string of ASCII is a valid Lua string literal
+
+
+def drive_wrk(base_url: str, path: str, headers: dict[str, str], account_ids: list[str], *, seconds: float,
+              concurrency: int, run: str, seed: int, threads: int = 2) -> HttpFigures:
+    """``concurrency`` keep-alive connections posting back to back from ``wrk`` (at most ``threads``
+    threads of its own), for ``seconds`` rounded up to whole seconds (wrk counts in seconds)."""
+    wrk = wrk_available()
+    if wrk is None:
+        raise RuntimeError("wrk is not on PATH")
+    script = _WRK_SCRIPT % {
+        "accounts": ",".join(_lua_string(a) for a in account_ids), "run": run, "seed": seed,
+        "currency": CURRENCY, "largest": LARGEST_TRANSFER, "path": path,
+        "headers": "{" + ", ".join(f"[{_lua_string(k)}]={_lua_string(v)}" for k, v in
+                                   {**headers, "Content-Type": "application/json"}.items()) + "}"}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="finloop-bench-") as handle:
+        handle.write(script)
+        handle.flush()
+        duration = max(1, math.ceil(seconds))
+        completed = subprocess.run(  # noqa: S603 - our own arguments, no shell
+            [wrk, f"-t{max(1, min(threads, concurrency))}", f"-c{concurrency}", f"-d{duration}s", "--timeout", "30s",
+             "-s", handle.name, base_url + path], capture_output=True, text=True, timeout=duration + 60)
+    found = re.search(r"^FINLOOP_WRK (.*)$", completed.stdout, re.MULTILINE)
+    if completed.returncode != 0 or found is None:
+        raise RuntimeError(f"wrk failed ({completed.returncode}): {(completed.stderr or completed.stdout)[-1000:]}")
+    report = json.loads(found.group(1))
+    figures = HttpFigures(seconds=report["duration_us"] / 1e6)
+    for status, count in report["statuses"].items():
+        figures.statuses[int(status)] += count
+    figures.failures.update({name: count for name, count in report["errors"].items() if count})
+    figures.quantiles_ms = (report["p50_us"] / 1000, report["p99_us"] / 1000)
+    figures.requests = report["requests"]
+    return figures
+
+
 def _serve_argv_finloop(port: int, workers: int) -> list[str]:
     return [sys.executable, "-m", "finloop", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers)]
@@ -545,14 +649,35 @@ def _serve_argv_bare(port: int, workers: int) -> list[str]:
             str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
 
 
+def http_driver(config: LedgerBenchConfig) -> str:
+    """``wrk`` or ``httpx``: the one ``config.http_driver`` asks for, ``auto`` picking wrk when installed."""
+    if config.http_driver not in ("auto", "wrk", "httpx"):
+        raise ValueError(f"unknown HTTP driver {config.http_driver!r}: auto, wrk or httpx")
+    if config.http_driver == "wrk" and wrk_available() is None:
+        raise RuntimeError("wrk is not on PATH (Debian: apt-get install wrk)")
+    if config.http_driver == "auto":
+        return "wrk" if wrk_available() else "httpx"
+    return config.http_driver
+
+
+def _wrk_version() -> str | None:
+    wrk = wrk_available()
+    if wrk is None:
+        return None
+    shown = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False)  # noqa: S603
+    return (shown.stdout or shown.stderr).splitlines()[0].strip() if (shown.stdout or shown.stderr) else "wrk"
+
+
 def bench_http(url: str, backend: str, config: LedgerBenchConfig, progress: Progress | None) -> dict[str, Any]:
     database = Database(url)
     try:
         books = open_books(database, config.accounts)
         workload = Workload(books.account_ids, config.seed, "http")
         headers = {"Authorization": f"Bearer {books.api_key}"}
+        driver = http_driver(config)
         results: dict[str, Any] = {"database": backend, "workers": config.http_workers,
-                                   "concurrency": config.http_concurrency}
+                                   "concurrency": config.http_concurrency,
+                                   "driver": _wrk_version() if driver == "wrk" else "httpx threads"}
         ledger_env = {"FINLOOP_DATABASE_URL": url, "FINLOOP_LOG_LEVEL": "WARNING"}
         runs: list[tuple[str, Callable[[int, int], list[str]], dict[str, str]]] = [
             ("ledger", _serve_argv_finloop, ledger_env), ("bare_fastapi", _serve_argv_bare, {})]
@@ -560,10 +685,17 @@ def bench_http(url: str, backend: str, config: LedgerBenchConfig, progress: Prog
             port = free_port()
             ticker = _Ticker(progress, f"http {name}", config.http_warmup_seconds + config.http_seconds)
             with served(argv(port, config.http_workers), port, env) as base_url:
-                drive(base_url, "/v1/transfers", headers, workload.body, seconds=config.http_warmup_seconds,
-                      concurrency=config.http_concurrency, ticker=ticker)
-                figures = drive(base_url, "/v1/transfers", headers, workload.body, seconds=config.http_seconds,
-                                concurrency=config.http_concurrency, ticker=ticker)
+                if driver == "wrk":
+                    for phase, seconds in (("warm", config.http_warmup_seconds), ("run", config.http_seconds)):
+                        figures = drive_wrk(base_url, "/v1/transfers", headers, books.account_ids, seconds=seconds,
+                                            concurrency=config.http_concurrency, run=f"http-{name}-{phase}",
+                                            seed=config.seed)
+                        ticker.advance(seconds)
+                else:
+                    drive(base_url, "/v1/transfers", headers, workload.body, seconds=config.http_warmup_seconds,
+                          concurrency=config.http_concurrency, ticker=ticker)
+                    figures = drive(base_url, "/v1/transfers", headers, workload.body, seconds=config.http_seconds,
+                                    concurrency=config.http_concurrency, ticker=ticker)
             ticker.done()
             results[name] = figures.as_dict(201)
         results["ledger_over_bare"] = _ratio(results["ledger"]["requests_per_second"],
@@ -623,7 +755,8 @@ def run(config: LedgerBenchConfig, progress: Progress | None = None) -> dict[str
     results: dict[str, Any] = {"benchmark": "ledger", "machine": machine(), "config": {
         "accounts": config.accounts, "seconds": config.seconds, "rounds": config.rounds,
         "batch_sizes": list(config.batch_sizes), "http_seconds": config.http_seconds,
-        "http_concurrency": config.http_concurrency, "http_workers": config.http_workers, "seed": config.seed,
+        "http_concurrency": config.http_concurrency, "http_workers": config.http_workers,
+        "http_driver": config.http_driver, "seed": config.seed,
         "postgres_url": make_url(config.postgres_url).render_as_string(hide_password=True)
         if config.postgres_url else None}}
     in_process: dict[str, Any] = {}

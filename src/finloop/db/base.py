@@ -23,6 +23,7 @@ def load_all_models() -> None:
     import finloop.audit.models
     import finloop.db.models
     import finloop.ledger.models
+    import finloop.payments.dispute_models
     import finloop.payments.models
     import finloop.payments.routing.models
     import finloop.tenancy.models

@@ -9,17 +9,24 @@ what was committed. Rules:
 - a claim whose lease ran out (its request crashed) is taken over by the next request;
 - a completed key is kept ``ttl`` (at least 24 hours); after that the key may be used afresh.
 
-The request is remembered as a salted SHA-256 of its method, path, query and body, so a body that
-holds a password cannot be recovered from the store by guessing.
+The request is remembered as a salted HMAC-SHA256 of its method, path, query and body, keyed by a
+secret that is not in the database (``idempotency_hash_key``, else a key derived from the vault master
+key). A plain hash, even salted, let anyone holding a copy of the table confirm guesses: a card body
+whose brand, last four digits and expiry are known leaves about 10^10 candidates: minutes on a GPU.
+Stored form: ``h1$<salt>$<hex HMAC>``. Rows written before the HMAC (``<salt>$<hex SHA-256>``) are
+still checked the old way until they expire (24 hours): a client retrying across the upgrade gets its
+replay, not a spurious ``idempotency_key_reused``; no new row is written in that form.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +35,13 @@ from finloop.core.errors import Conflict, InvalidRequest, InvariantViolation
 from finloop.db.models import IdempotencyKey
 from finloop.db.uow import Database, UnitOfWork
 
+if TYPE_CHECKING:
+    from finloop.config import Settings
+    from finloop.vault.crypto import MasterKey
+
 MAX_KEY_LENGTH = 255
+#: The version tag of a keyed request hash.
+HASH_VERSION = "h1"
 
 
 class KeyReused(InvariantViolation):
@@ -53,20 +66,57 @@ def check_key(key: str) -> None:
                              code="invalid_idempotency_key", param="Idempotency-Key")
 
 
-def fingerprint_hash(fingerprint: bytes, salt: str | None = None) -> str:
+class HashKeyUnavailable(RuntimeError):
+    """Neither ``FINLOOP_IDEMPOTENCY_HASH_KEY`` nor the vault's master key is available."""
+
+
+def hash_key(settings: Settings | None = None) -> bytes:
+    """The HMAC key of request hashes: ``idempotency_hash_key`` when set, else derived from the vault
+    master key (imported here, so that ``db`` does not depend on the vault unless it is used)."""
+    if settings is None:
+        from finloop.config import get_settings
+
+        settings = get_settings()
+    if settings.idempotency_hash_key is not None and settings.idempotency_hash_key.get_secret_value():
+        return settings.idempotency_hash_key.get_secret_value().encode()
+    try:
+        from finloop.vault.crypto import master_key
+    except ImportError as error:  # pragma: no cover - the vault ships with finloop
+        raise HashKeyUnavailable("Set FINLOOP_IDEMPOTENCY_HASH_KEY: there is no vault to derive it from.") from error
+    return _derived_key(master_key())
+
+
+@functools.lru_cache(maxsize=8)
+def _derived_key(master: MasterKey) -> bytes:
+    # HKDF per call costs more than the HMAC itself; the master key is the cache key, so a rotated
+    # (or, in tests, a re-pinned) master key derives afresh.
+    return master.derive("idempotency")
+
+
+def fingerprint_hash(fingerprint: bytes, salt: str | None = None, *, key: bytes) -> str:
     salt = salt or secrets.token_hex(8)
+    digest = hmac.new(key, salt.encode() + fingerprint, hashlib.sha256).hexdigest()
+    return f"{HASH_VERSION}${salt}${digest}"
+
+
+def _legacy_hash(fingerprint: bytes, salt: str) -> str:
+    """The unkeyed form written before ``h1``: only ever compared, never written."""
     return f"{salt}${hashlib.sha256(salt.encode() + fingerprint).hexdigest()}"
 
 
-def same_request(stored_hash: str, fingerprint: bytes) -> bool:
-    salt, _, _ = stored_hash.partition("$")
-    return hmac.compare_digest(stored_hash, fingerprint_hash(fingerprint, salt))
+def same_request(stored_hash: str, fingerprint: bytes, *, key: bytes) -> bool:
+    version, _, rest = stored_hash.partition("$")
+    if version == HASH_VERSION:
+        salt, _, _ = rest.partition("$")
+        return hmac.compare_digest(stored_hash, fingerprint_hash(fingerprint, salt, key=key))
+    return hmac.compare_digest(stored_hash, _legacy_hash(fingerprint, version))
 
 
 def claim(db: Database, *, tenant_id: str, key: str, method: str, path: str, fingerprint: bytes,
-          ttl_seconds: int, lease_seconds: int) -> Claim:
+          ttl_seconds: int, lease_seconds: int, hash_key: bytes) -> Claim:
     check_key(key)
-    request_hash = fingerprint_hash(fingerprint)
+    secret = hash_key
+    request_hash = fingerprint_hash(fingerprint, key=secret)
     for _ in range(3):
         with db.uow() as uow:
             now = uow.clock.now()
@@ -89,7 +139,7 @@ def claim(db: Database, *, tenant_id: str, key: str, method: str, path: str, fin
                 row.created_at, row.expires_at = now, now + timedelta(seconds=ttl_seconds)
                 uow.commit()
                 return Claim(tenant_id, key)
-            if not same_request(row.request_hash, fingerprint):
+            if not same_request(row.request_hash, fingerprint, key=secret):
                 raise KeyReused("This Idempotency-Key was used with a different request.",
                                 param="Idempotency-Key")
             if row.status == "completed":

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from finloop.api.deps import CurrentReader, CurrentWriter, get_database
+from finloop.api.deps import CurrentReader, CurrentWriter
 from finloop.api.pagination import Cursor, Limit, Page, page
 from finloop.api.types import Instant, Line
 from finloop.db.uow import UnitOfWork
@@ -23,6 +23,7 @@ from finloop.payments.schemas import (
     CustomerRead,
     MerchantCreate,
     MerchantRead,
+    MerchantUpdate,
     NextAction,
     PaymentCancel,
     PaymentCapture,
@@ -48,7 +49,8 @@ InstantQuery = Annotated[Instant | None, Query(description="An ISO 8601 instant 
 
 def read_merchant(merchant: Merchant) -> MerchantRead:
     return MerchantRead(id=merchant.id, reference=merchant.reference, name=merchant.name, status=merchant.status,
-                        metadata=merchant.meta, created_at=merchant.created_at)
+                        refund_approval_amount=merchant.refund_approval_amount, metadata=merchant.meta,
+                        created_at=merchant.created_at)
 
 
 def read_customer(customer: Customer) -> CustomerRead:
@@ -104,8 +106,16 @@ def read_refund(refund: Refund) -> RefundRead:
 @router.post("/merchants", status_code=201, response_model=MerchantRead, summary="Create a merchant")
 def create_merchant(body: MerchantCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
     return writer.run(lambda uow: read_merchant(service.create_merchant(
-        uow, writer.tenant_id, reference=body.reference, name=body.name, metadata=body.metadata)),
+        uow, writer.tenant_id, reference=body.reference, name=body.name,
+        refund_approval_amount=body.refund_approval_amount, metadata=body.metadata)),
         status_code=201, permission="payments.configure")
+
+
+@router.patch("/merchants/{merchant_id}", response_model=MerchantRead, summary="Change a merchant's settings")
+def update_merchant(merchant_id: Id, body: MerchantUpdate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_merchant(service.set_refund_approval_amount(
+        uow, writer.tenant_id, merchant_id, body.refund_approval_amount, actor=writer.principal.actor)),
+        permission="payments.configure")
 
 
 @router.get("/merchants", response_model=Page[MerchantRead], summary="List merchants")
@@ -170,7 +180,7 @@ async def channel_notification(channel_id: Id, request: Request) -> Response:
 
     body = await request.body()
     headers = {key.lower(): value for key, value in request.headers.items()}
-    ack = await run_in_threadpool(flows.handle_notification, get_database(request), channel_id, headers, body)
+    ack = await run_in_threadpool(flows.handle_notification, request.app.state.database, channel_id, headers, body)
     return Response(content=ack.body, status_code=ack.status_code, media_type=ack.media_type)
 
 
@@ -262,7 +272,7 @@ def create_refund(payment_id: Id, writer: CurrentWriter,  # type: ignore[no-unty
 
     def flow() -> None:
         created.append(flows.refund_payment(writer.db, writer.tenant_id, payment_id, amount=body.amount,
-                                            reason=body.reason))
+                                            reason=body.reason, requested_by=writer.principal))
 
     return writer.run_flow(flow, lambda uow: read_refund(service.get_refund(uow, writer.tenant_id, created[0])),
                            status_code=201, permission="payments.refund")
@@ -359,14 +369,12 @@ def get_withdrawal(withdrawal_id: Id, reader: CurrentReader) -> WithdrawalRead:
             responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}})
 def payment_qr(payment_id: Id, kind: Annotated[str, Path(pattern="^(svg|png)$")], reader: CurrentReader,
                request: Request) -> Response:
-    from finloop.api.deps import get_settings
-
     def work(uow: UnitOfWork) -> str:
         payment = service.get_payment(uow, reader.tenant_id, payment_id)
         return hosted.make_token(reader.tenant_id, payment.id, uow.clock.now())
 
     token = reader.run(work)
-    link = hosted.payment_link(get_settings(request).public_url, token)
+    link = hosted.payment_link(request.app.state.settings.public_url, token)
     media = "image/svg+xml" if kind == "svg" else "image/png"
     return Response(hosted.render_qr(link, kind), media_type=media, headers={"X-Payment-Link": link})
 
@@ -377,7 +385,7 @@ def payment_qr(payment_id: Id, kind: Annotated[str, Path(pattern="^(svg|png)$")]
 def hosted_payment(token: Annotated[str, Path(min_length=10, max_length=400)], request: Request) -> Response:
     from fastapi.responses import HTMLResponse, RedirectResponse
 
-    outcome = hosted.open_payment(get_database(request), token, request.headers.get("user-agent", ""))
+    outcome = hosted.open_payment(request.app.state.database, token, request.headers.get("user-agent", ""))
     if outcome.redirect_url:
         return RedirectResponse(outcome.redirect_url, status_code=303)
     qr = f"<p>Scan with your payment app:</p><pre>{escape(outcome.qr_code)}</pre>" if outcome.qr_code else ""

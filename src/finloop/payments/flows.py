@@ -23,7 +23,7 @@ import structlog
 
 from finloop.core.errors import Conflict, ExternalServiceError, InvalidRequest, NotFound
 from finloop.db.uow import Database, UnitOfWork
-from finloop.payments import gateway, service, wallets
+from finloop.payments import disputes, gateway, service, wallets
 from finloop.payments.connectors.base import (
     Acknowledgement,
     Canceller,
@@ -48,6 +48,7 @@ from finloop.payments.connectors.base import (
 from finloop.payments.models import Attempt, Payment, Refund
 from finloop.payments.routing import service as routing
 from finloop.payments.state import AttemptStatus, PaymentStatus, RefundStatus
+from finloop.tenancy.service import Principal
 
 log = structlog.get_logger("finloop.payments")
 
@@ -296,12 +297,12 @@ def _close_at_channel(db: Database, tenant_id: str, payment_id: str, connector: 
 
 
 def refund_payment(db: Database, tenant_id: str, payment_id: str, *, amount: int | None = None,
-                   reason: str = "") -> str:
+                   reason: str = "", requested_by: Principal | None = None) -> str:
     with db.uow() as uow:
         payment = service.get_payment(uow, tenant_id, payment_id, lock=True)
-        refund = service.create_refund(uow, payment, amount=amount, reason=reason)
+        refund = service.create_refund(uow, payment, amount=amount, reason=reason, requested_by=requested_by)
         refund_id = refund.id
-        if refund.channel == service.WALLET_ROUTE:
+        if refund.channel == service.WALLET_ROUTE and refund.status == RefundStatus.PENDING.value:
             service.refund_to_wallet(uow, payment, refund)
         uow.commit()
     execute_refund(db, tenant_id, refund_id)
@@ -325,6 +326,13 @@ def execute_refund(db: Database, tenant_id: str, refund_id: str) -> RefundStatus
     with db.uow() as uow:
         refund = service.get_refund(uow, tenant_id, refund_id)
         if refund.status != RefundStatus.PENDING.value:
+            return RefundStatus(refund.status)
+        if refund.channel == service.WALLET_ROUTE:
+            payment = service.get_payment(uow, tenant_id, refund.payment_id, lock=True)
+            refund = service.get_refund(uow, tenant_id, refund_id, lock=True)
+            if refund.status == RefundStatus.PENDING.value:
+                service.refund_to_wallet(uow, payment, refund)
+            uow.commit()
             return RefundStatus(refund.status)
         attempt = service.get_attempt(uow, tenant_id, refund.attempt_id)
         channel = service.channel_by_code(uow, tenant_id, refund.channel)
@@ -430,10 +438,16 @@ def handle_notification(db: Database, channel_id: str, headers: Mapping[str, str
     except InvalidSignature:
         log.warning("payments.notification_rejected", channel=code, reason="signature")
         return connector.acknowledge(False)
+    except ValueError as error:
+        # Genuine (the signature verified) but not an event we act on: accept it, or the channel
+        # would send it again forever.
+        log.info("payments.notification_ignored", channel=code, reason=str(error)[:200])
+        return connector.acknowledge(True)
     payment_id = None
     with db.uow() as uow:
         reference = (notification.payment.reference if notification.payment else
-                     notification.refund.refund_reference if notification.refund else None)
+                     notification.refund.refund_reference if notification.refund else
+                     notification.dispute.get("reference") if notification.dispute else None)
         service.record_notification(uow, tenant_id, channel=code, notification_id=notification.notification_id,
                                     kind=notification.kind.value, reference=reference)
         if notification.kind is NotificationKind.PAYMENT and notification.payment is not None:
@@ -445,9 +459,12 @@ def handle_notification(db: Database, channel_id: str, headers: Mapping[str, str
                 payment_id = payment.id
         elif notification.kind is NotificationKind.REFUND and notification.refund is not None:
             refund = uow.session.get(Refund, notification.refund.refund_reference)
-            if refund is not None and refund.tenant_id == tenant_id:
+            if refund is not None and refund.tenant_id == tenant_id and refund.channel == code:
                 payment = service.get_payment(uow, tenant_id, refund.payment_id, lock=True)
+                refund = service.get_refund(uow, tenant_id, refund.id, lock=True)
                 service.apply_refund_result(uow, payment, refund, notification.refund)
+        elif notification.kind is NotificationKind.DISPUTE and notification.dispute is not None:
+            disputes.handle_dispute_notification(uow, tenant_id, code, notification.dispute)
         uow.commit()
     if payment_id is not None:
         run_pending_refunds(db, tenant_id=tenant_id, payment_id=payment_id)
@@ -473,6 +490,10 @@ def resolve_open(db: Database, *, limit: int = 100) -> int:
     for tenant_id, attempt_id, payment_id in attempts:
         _resolve_attempt(db, tenant_id, attempt_id, payment_id)
     for tenant_id, refund_id, status in refunds:
+        if status == RefundStatus.REQUIRES_APPROVAL.value:
+            status = _settle_parked(db, tenant_id, refund_id)
+        if status == RefundStatus.REQUIRES_APPROVAL.value:
+            continue
         if status == RefundStatus.PENDING.value:
             execute_refund(db, tenant_id, refund_id)
         else:
@@ -510,6 +531,16 @@ def _resolve_attempt(db: Database, tenant_id: str, attempt_id: str, payment_id: 
         _close_at_channel(db, tenant_id, payment_id, *close)
     elif found.outcome is Outcome.SUCCEEDED:
         run_pending_refunds(db, tenant_id=tenant_id, payment_id=payment_id)
+
+
+def _settle_parked(db: Database, tenant_id: str, refund_id: str) -> str:
+    with db.uow() as uow:
+        refund = service.get_refund(uow, tenant_id, refund_id)
+        payment = service.get_payment(uow, tenant_id, refund.payment_id, lock=True)
+        refund = service.get_refund(uow, tenant_id, refund_id, lock=True)
+        status = service.settle_parked_refund(uow, payment, refund)
+        uow.commit()
+    return status.value
 
 
 def _query_refund(db: Database, tenant_id: str, refund_id: str) -> None:

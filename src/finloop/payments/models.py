@@ -28,6 +28,8 @@ class Merchant(Base):
     reference: Mapped[str] = mapped_column(String(100))  # the platform's own id for the merchant
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="active")
+    #: Refunds above this many minor units wait for a finance user's approval (None: never).
+    refund_approval_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
+from finloop.core.errors import Conflict
 from finloop.db.uow import UnitOfWork
 from finloop.ledger import service as ledger
 from finloop.ledger.domain import AccountType, BalanceRule, PostingSpec, TransferSpec
@@ -85,7 +86,7 @@ def ensure_account(uow: UnitOfWork, tenant_id: str, spec: AccountSpec, currency:
         with uow.session.begin_nested():
             return ledger.create_account(uow, tenant_id, code=spec.code, type=spec.type, currency_code=currency,
                                          balance_rule=spec.rule).id
-    except IntegrityError:
+    except (IntegrityError, Conflict):  # the ledger saw the racing row first, or the database did
         found = ledger.find_account_by_code(uow, tenant_id, spec.code, currency)
         assert found is not None  # the racing transaction committed it
         return found.id

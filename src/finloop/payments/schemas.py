@@ -24,7 +24,13 @@ class Strict(BaseModel):
 class MerchantCreate(Strict):
     reference: Annotated[Line, Field(min_length=1, max_length=100, description="Your own id for the merchant.")]
     name: Annotated[Line, Field(min_length=1, max_length=200)]
+    refund_approval_amount: NonNegativeAmount | None = Field(
+        None, description="Refunds above this many minor units wait for a finance user's approval.")
     metadata: Metadata = Field(default_factory=dict)
+
+
+class MerchantUpdate(Strict):
+    refund_approval_amount: NonNegativeAmount | None
 
 
 class MerchantRead(BaseModel):
@@ -33,6 +39,7 @@ class MerchantRead(BaseModel):
     reference: str
     name: str
     status: str
+    refund_approval_amount: int | None
     metadata: dict[str, Any]
     created_at: datetime
 

@@ -47,8 +47,11 @@ from finloop.payments.state import (
     can_move_refund,
     check_payment_move,
 )
+from finloop.tenancy.service import Principal
 from finloop.webhooks import service as webhooks
 
+#: The approval action of refunds above a merchant's threshold.
+REFUND_APPROVAL_ACTION = "payments.refund"
 #: The route label of refunds paid into the customer's wallet instead of through a channel.
 WALLET_ROUTE = "wallet"
 #: The query ladder for attempts and refunds whose result the channel still owes: seconds after each query.
@@ -74,14 +77,17 @@ def _text(value: str | None, *, param: str, max_length: int, required: bool = Fa
 
 
 def create_merchant(uow: UnitOfWork, tenant_id: str, *, reference: str, name: str,
-                    metadata: dict[str, Any] | None = None) -> Merchant:
+                    refund_approval_amount: int | None = None, metadata: dict[str, Any] | None = None) -> Merchant:
     reference = _text(reference, param="reference", max_length=100, required=True)
     if uow.session.scalar(select(Merchant.id).where(Merchant.tenant_id == tenant_id,
                                                     Merchant.reference == reference)):
         raise Conflict(f"A merchant with reference {reference} exists.", code="merchant_exists", param="reference")
+    if refund_approval_amount is not None:
+        check_amount(refund_approval_amount, allow_negative=False)
     merchant = Merchant(id=uow.ids.new("merchant"), tenant_id=tenant_id, reference=reference,
                         name=_text(name, param="name", max_length=200, required=True), status="active",
-                        meta=metadata or {}, created_at=uow.clock.now())
+                        refund_approval_amount=refund_approval_amount, meta=metadata or {},
+                        created_at=uow.clock.now())
     uow.session.add(merchant)
     uow.session.flush()
     return merchant
@@ -91,6 +97,23 @@ def get_merchant(uow: UnitOfWork, tenant_id: str, merchant_id: str, param: str =
     merchant = uow.session.scalar(select(Merchant).where(Merchant.tenant_id == tenant_id, Merchant.id == merchant_id))
     if merchant is None:
         raise NotFound(f"No such merchant: {merchant_id}.", code="merchant_not_found", param=param)
+    return merchant
+
+
+def set_refund_approval_amount(uow: UnitOfWork, tenant_id: str, merchant_id: str, amount: int | None, *,
+                               actor: str) -> Merchant:
+    """Change the threshold above which this merchant's refunds wait for approval (audited)."""
+    from finloop.audit import service as audit
+
+    merchant = get_merchant(uow, tenant_id, merchant_id)
+    if amount is not None:
+        check_amount(amount, allow_negative=False)
+    before = merchant.refund_approval_amount
+    merchant.refund_approval_amount = amount
+    uow.session.flush()
+    audit.record(uow, tenant_id, actor=actor, action="merchant.refund_approval_amount_changed",
+                 object_type="merchant", object_id=merchant.id, before={"refund_approval_amount": before},
+                 after={"refund_approval_amount": amount})
     return merchant
 
 
@@ -324,7 +347,8 @@ def get_payment(uow: UnitOfWork, tenant_id: str, payment_id: str, *, lock: bool 
                 param: str = "payment_id") -> Payment:
     query = select(Payment).where(Payment.tenant_id == tenant_id, Payment.id == payment_id)
     if lock:
-        query = query.with_for_update()
+        # A row read earlier in this transaction may be stale once the lock is ours: read it afresh.
+        query = query.with_for_update().execution_options(populate_existing=True)
     payment = uow.session.scalar(query)
     if payment is None:
         raise NotFound(f"No such payment: {payment_id}.", code="payment_not_found", param=param)
@@ -366,7 +390,10 @@ def list_attempts(uow: UnitOfWork, tenant_id: str, payment_id: str) -> list[Atte
 
 
 def get_attempt(uow: UnitOfWork, tenant_id: str, attempt_id: str) -> Attempt:
-    attempt = uow.session.scalar(select(Attempt).where(Attempt.tenant_id == tenant_id, Attempt.id == attempt_id))
+    # Always read afresh: callers read attempts after locking their payment, and a copy loaded before that
+    # lock may predate another transaction's change.
+    attempt = uow.session.scalar(select(Attempt).where(Attempt.tenant_id == tenant_id, Attempt.id == attempt_id)
+                                 .execution_options(populate_existing=True))
     if attempt is None:
         raise NotFound(f"No such attempt: {attempt_id}.", code="attempt_not_found", param="attempt_id")
     return attempt
@@ -652,14 +679,22 @@ def _refund_fee_returned(uow: UnitOfWork, payment: Payment, channel: Channel, am
     return _fee_returned(channel, payment.fee_amount, payment.captured_amount, before_amount + amount) - before_fee
 
 
-def create_refund(uow: UnitOfWork, payment: Payment, *, amount: int | None, reason: str = "") -> Refund:
-    """Record a refund and reserve its amount; the payment must be locked by the caller."""
+def create_refund(uow: UnitOfWork, payment: Payment, *, amount: int | None, reason: str = "",
+                  requested_by: Principal | None = None) -> Refund:
+    """Record a refund and reserve its amount; the payment must be locked by the caller.
+
+    Above the merchant's ``refund_approval_amount`` the refund is parked (``requires_approval``) with an
+    approval request that a finance user other than the requester decides; the resolve job then sends
+    or cancels it."""
     if payment.status != PaymentStatus.SUCCEEDED.value:
         raise Conflict(f"Only a succeeded payment can be refunded; {payment.id} is {payment.status}.",
                        code="payment_not_refundable")
     if payment.is_disputed:
         raise Conflict("A disputed payment cannot be refunded.", code="payment_disputed")
-    left = payment.captured_amount - payment.refunded_amount
+    from finloop.payments import disputes  # disputes imports this module
+
+    # Money a channel took back in a lost dispute is no longer ours to refund.
+    left = payment.captured_amount - payment.refunded_amount - disputes.disputed_amount(uow, payment.id)
     to_refund = left if amount is None else amount
     check_amount(to_refund, allow_zero=False, allow_negative=False)
     if to_refund > left:
@@ -688,7 +723,52 @@ def create_refund(uow: UnitOfWork, payment: Payment, *, amount: int | None, reas
     payment.version += 1
     uow.session.add(refund)
     uow.session.flush()
+    threshold = get_merchant(uow, payment.tenant_id, payment.merchant_id).refund_approval_amount \
+        if payment.merchant_id else None
+    if threshold is not None and to_refund > threshold:
+        _park_refund(uow, payment, refund, requested_by)
     return refund
+
+
+def _park_refund(uow: UnitOfWork, payment: Payment, refund: Refund, requested_by: Principal | None) -> None:
+    from finloop.tenancy import service as tenancy
+    from finloop.tenancy.service import Role
+
+    if requested_by is None:
+        raise Conflict("This refund needs approval, which needs a requester.", code="approval_required")
+    requested_by.require("approvals.request")
+    approval = tenancy.park_for_approval(
+        uow, payment.tenant_id, requested_by=requested_by.user_id or requested_by.actor, actor=requested_by.actor,
+        action=REFUND_APPROVAL_ACTION, required_role=Role.FINANCE, object_type="refund", object_id=refund.id,
+        payload={"payment_id": payment.id, "amount": refund.amount, "currency": refund.currency,
+                 "reason": refund.reason})
+    refund.status = RefundStatus.REQUIRES_APPROVAL.value
+    refund.approval_id = approval.id
+    refund.next_query_at = uow.clock.now() + next_query_delay(0)
+
+
+def settle_parked_refund(uow: UnitOfWork, payment: Payment, refund: Refund) -> RefundStatus:
+    """Move a parked refund on once its approval is decided: approved → pending (to be sent), rejected →
+    canceled with its reservation released. Undecided → unchanged, asked again later."""
+    from finloop.tenancy import service as tenancy
+
+    if refund.status != RefundStatus.REQUIRES_APPROVAL.value or refund.approval_id is None:
+        return RefundStatus(refund.status)
+    approval = tenancy.get_approval(uow, refund.tenant_id, refund.approval_id)
+    now = uow.clock.now()
+    refund.updated_at = now
+    if approval.status == "approved" and approval.action == REFUND_APPROVAL_ACTION:
+        refund.status = RefundStatus.PENDING.value
+        refund.next_query_at = now
+    elif approval.status == "rejected":
+        refund.status = RefundStatus.CANCELED.value
+        refund.next_query_at = None
+        payment.refunded_amount -= refund.amount
+        payment.version += 1
+    else:
+        refund.queries += 1
+        refund.next_query_at = now + next_query_delay(min(refund.queries, 2))
+    return RefundStatus(refund.status)
 
 
 def refund_to_wallet(uow: UnitOfWork, payment: Payment, refund: Refund) -> None:
@@ -730,7 +810,7 @@ def retry_refund(uow: UnitOfWork, payment: Payment, refund: Refund, *, route: st
 def get_refund(uow: UnitOfWork, tenant_id: str, refund_id: str, *, lock: bool = False) -> Refund:
     query = select(Refund).where(Refund.tenant_id == tenant_id, Refund.id == refund_id)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     refund = uow.session.scalar(query)
     if refund is None:
         raise NotFound(f"No such refund: {refund_id}.", code="refund_not_found", param="refund_id")
@@ -807,7 +887,8 @@ def due_attempts(uow: UnitOfWork, *, now: datetime, limit: int) -> list[Attempt]
 
 def due_refunds(uow: UnitOfWork, *, now: datetime, limit: int) -> list[Refund]:
     return list(uow.session.scalars(select(Refund).where(
-        Refund.status.in_([RefundStatus.PENDING.value, RefundStatus.PROCESSING.value, RefundStatus.UNKNOWN.value]),
+        Refund.status.in_([RefundStatus.PENDING.value, RefundStatus.PROCESSING.value, RefundStatus.UNKNOWN.value,
+                           RefundStatus.REQUIRES_APPROVAL.value]),
         Refund.next_query_at <= now).order_by(Refund.next_query_at).limit(limit)))
 
 

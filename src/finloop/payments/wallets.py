@@ -123,7 +123,7 @@ def account_number(uow: UnitOfWork, withdrawal: Withdrawal) -> str:
 def get_withdrawal(uow: UnitOfWork, tenant_id: str, withdrawal_id: str, *, lock: bool = False) -> Withdrawal:
     query = select(Withdrawal).where(Withdrawal.tenant_id == tenant_id, Withdrawal.id == withdrawal_id)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     withdrawal = uow.session.scalar(query)
     if withdrawal is None:
         raise NotFound(f"No such withdrawal: {withdrawal_id}.", code="withdrawal_not_found", param="withdrawal_id")

@@ -6,6 +6,9 @@ Invariants owned here:
 - passwords are stored as argon2 hashes, and a failed sign-in costs one argon2 check whether or not the
   email exists, so neither the answer nor its timing says which emails are users;
 - a key is rotated at most once, and its grace period only ever shortens its life;
+- a resolved API key is trusted from memory for at most ``KEY_CACHE_SECONDS``: a key revoked or rotated
+  by this process is refused by it at once (from its commit on), by other processes within that bound,
+  and an expiry is checked against the clock on every request;
 - the auditor role reads everything and acts on nothing;
 - an approval is decided once, by a user other than its requester, holding the role it requires;
 - every change to keys, users, tenant settings and approvals is written to the audit chain.
@@ -18,15 +21,17 @@ import hashlib
 import json
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from importlib import resources
+from time import monotonic
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, event, select
 
 from finloop.audit import service as audit
 from finloop.core.calendar import zone
@@ -292,6 +297,7 @@ def revoke_api_key(uow: UnitOfWork, principal: Principal, key_id: str) -> ApiKey
     key.status = "revoked"
     key.revoked_at = uow.clock.now()
     uow.session.flush()
+    _forget_key(uow, key.id)
     audit.record(uow, principal.tenant_id, actor=principal.actor, action="api_key.revoked",
                  object_type="api_key", object_id=key.id, before=before, after=key_snapshot(key))
     return key
@@ -323,6 +329,7 @@ def rotate_api_key(uow: UnitOfWork, principal: Principal, key_id: str, *,
         old.status = "revoked"
         old.revoked_at = now
     uow.session.flush()
+    _forget_key(uow, old.id)
     audit.record(uow, principal.tenant_id, actor=principal.actor, action="api_key.rotated",
                  object_type="api_key", object_id=old.id, before=before, after=key_snapshot(old))
     return issue_api_key(uow, principal.tenant_id, name=old.name, role=Role(old.role), actor=principal.actor,
@@ -333,15 +340,107 @@ _KEY_BY_DIGEST = select(ApiKey.id, ApiKey.tenant_id, ApiKey.role, ApiKey.status,
     ApiKey.digest == bindparam("digest"))
 
 
+#: How long a resolved API key is trusted without reading it again: the longest a key revoked by another
+#: process (another worker, the CLI) keeps working in this one. A revocation through this process
+#: applies at once. See docs/adr/0003-api-hot-path.md.
+KEY_CACHE_SECONDS = 2.0
+_KEY_CACHE_MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedKey:
+    principal: Principal
+    key_id: str
+    expires_at: datetime | None  # the key's own end (a rotated key's grace), checked on every hit
+    fresh_until: float  # monotonic() after which the row is read again
+
+
+class ApiKeyCache:
+    """API-key digest → principal, trusted for ``ttl`` seconds.
+
+    Only API keys are cached: they carry every machine-to-machine request, while staff sessions are few
+    and change through more paths (sign-out, disabling a user, changing roles). Invalid keys are never
+    cached, so a wrong key always costs a read, as before. A generation number closes the race between
+    a request that read a key just before a revocation and stores it just after: its entry is dropped.
+    """
+
+    def __init__(self, ttl: float = KEY_CACHE_SECONDS, max_entries: int = _KEY_CACHE_MAX_ENTRIES) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, _CachedKey] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def get(self, key_digest: str, now: datetime) -> Principal | None:
+        entry = self._entries.get(key_digest)
+        if entry is None:
+            return None
+        if entry.fresh_until <= monotonic() or (entry.expires_at is not None and entry.expires_at <= now):
+            with self._lock:
+                if self._entries.get(key_digest) is entry:
+                    del self._entries[key_digest]
+            return None
+        return entry.principal
+
+    def put(self, key_digest: str, entry: _CachedKey, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation or self.ttl <= 0:
+                return  # a key was revoked while this one was being read: it may be that key
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # rare (more live keys than the bound); a miss costs one read
+            self._entries[key_digest] = entry
+
+    def forget(self, key_id: str | None = None) -> None:
+        """Drop one key's entries (every entry when ``key_id`` is None)."""
+        with self._lock:
+            self._generation += 1
+            if key_id is None:
+                self._entries.clear()
+            else:
+                for stale in [d for d, e in self._entries.items() if e.key_id == key_id]:
+                    del self._entries[stale]
+
+
+key_cache = ApiKeyCache()
+
+
+def _forget_key(uow: UnitOfWork, key_id: str) -> None:
+    """Forget a key now and again when its change commits: a request that read the key in between
+    (before the commit) must not keep it for another ``KEY_CACHE_SECONDS``."""
+    key_cache.forget(key_id)
+    event.listen(uow.session, "after_commit", lambda _session: key_cache.forget(key_id), once=True)
+
+
+def cached_principal(token: str, now: datetime) -> Principal | None:
+    """The principal of an API key resolved less than ``KEY_CACHE_SECONDS`` ago, else None (read it with
+    ``authenticate``). Costs a SHA-256 and a dict lookup: no database, no thread."""
+    if not token.startswith(API_KEY_PREFIX):
+        return None
+    return key_cache.get(digest(token), now)
+
+
 def authenticate(uow: UnitOfWork, token: str) -> Principal:
     """Resolve a bearer token (API key or user session) to a principal, or raise ``unauthenticated``."""
     now = uow.clock.now()
     if token.startswith(API_KEY_PREFIX):
+        key_digest = digest(token)
+        cached = key_cache.get(key_digest, now)
+        if cached is not None:
+            return cached
+        generation = key_cache.generation
         # Columns, not the ORM entity: this runs on every request and the identity map buys nothing here.
-        key = uow.session.execute(_KEY_BY_DIGEST, {"digest": digest(token)}).first()
-        if key is None or key.status == "revoked" or (key.expires_at is not None and utc(key.expires_at) <= now):
+        key = uow.session.execute(_KEY_BY_DIGEST, {"digest": key_digest}).first()
+        expires_at = utc(key.expires_at) if key is not None and key.expires_at is not None else None
+        if key is None or key.status == "revoked" or (expires_at is not None and expires_at <= now):
             raise Unauthenticated("Invalid or revoked API key.", code="invalid_api_key")
-        return Principal(key.tenant_id, f"key:{key.id}", frozenset({Role(key.role)}))
+        principal = Principal(key.tenant_id, f"key:{key.id}", frozenset({Role(key.role)}))
+        key_cache.put(key_digest, _CachedKey(principal, key.id, expires_at, monotonic() + key_cache.ttl),
+                      generation)
+        return principal
     if token.startswith(SESSION_PREFIX):
         found = uow.session.execute(
             select(UserSession, User).join(User, User.id == UserSession.user_id)
@@ -545,6 +644,17 @@ def request_approval(uow: UnitOfWork, principal: Principal, *, action: str, requ
         raise PermissionDenied("Approvals are requested by a signed-in user, not an API key.",
                                code="user_required")
     principal.require("approvals.request")
+    return park_for_approval(uow, principal.tenant_id, requested_by=principal.user_id, actor=principal.actor,
+                             action=action, required_role=required_role, payload=payload, object_type=object_type,
+                             object_id=object_id)
+
+
+def park_for_approval(uow: UnitOfWork, tenant_id: str, *, requested_by: str, actor: str, action: str,
+                      required_role: Role, payload: dict[str, Any] | None = None, object_type: str | None = None,
+                      object_id: str | None = None) -> ApprovalRequest:
+    """Record an approval request. People ask through ``request_approval``; a domain rule parks an
+    integration's action with this (``requested_by`` is then the API key, so every user with the role is
+    "another person")."""
     action = _text(action, param="action", code="invalid_action", what="An approval's action", max_length=100)
     if required_role not in PERMISSIONS["approvals.decide"]:
         raise InvalidRequest(f"The {required_role.value} role cannot decide approvals.", code="invalid_role",
@@ -554,14 +664,14 @@ def request_approval(uow: UnitOfWork, principal: Principal, *, action: str, requ
                             max_length=50)
     if object_id is not None:
         object_id = _text(object_id, param="object_id", code="invalid_object", what="object_id", max_length=40)
-    request = ApprovalRequest(id=uow.ids.new("approval"), tenant_id=principal.tenant_id, action=action,
+    request = ApprovalRequest(id=uow.ids.new("approval"), tenant_id=tenant_id, action=action,
                               object_type=object_type, object_id=object_id,
                               payload=_check_payload(payload) if payload else {},
                               required_role=required_role.value, status="pending",
-                              requested_by=principal.user_id, created_at=uow.clock.now())
+                              requested_by=requested_by[:40], created_at=uow.clock.now())
     uow.session.add(request)
     uow.session.flush()
-    audit.record(uow, principal.tenant_id, actor=principal.actor, action="approval.requested",
+    audit.record(uow, tenant_id, actor=actor, action="approval.requested",
                  object_type="approval", object_id=request.id, after=approval_snapshot(request))
     return request
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from finloop.payments import flows
+from finloop.payments import disputes, flows
 from finloop.worker.registry import Every, job
 from finloop.worker.runner import JobContext
 
@@ -11,3 +11,10 @@ from finloop.worker.runner import JobContext
 def resolve_open(ctx: JobContext) -> None:
     # Each query runs between its own two transactions (no channel call inside one), so no step here.
     ctx.processed += flows.resolve_open(ctx.db, limit=500)
+
+
+@job("payments.expire_disputes", schedule=Every(300.0))
+def expire_disputes(ctx: JobContext) -> None:
+    # A dispute whose evidence was not submitted by its due date is lost.
+    with ctx.step() as uow:
+        ctx.processed += disputes.expire_overdue(uow, now=uow.clock.now())
