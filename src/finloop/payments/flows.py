@@ -189,8 +189,8 @@ def confirm_payment(db: Database, tenant_id: str, payment_id: str, *, method: st
             applied = service.apply_channel_result(uow, payment, attempt, _query_of(result, attempt.id, payment.amount),
                                                    retryable=retryable, latency_ms=latency)
             routing.record_outcome(uow, tenant_id, merchant_id=_routing_scope(payment), method=payment.method or "",
-                                      channel=call.channel, outcome=_routing_outcome(result.outcome),
-                                      latency_ms=latency)
+                                   channel=call.channel, outcome=_routing_outcome(result.outcome),
+                                   latency_ms=latency)
             if applied.attempt_status is AttemptStatus.REQUIRES_ACTION:
                 service.set_next_action(payment, result.action)
             next_call = None
@@ -202,7 +202,7 @@ def confirm_payment(db: Database, tenant_id: str, payment_id: str, *, method: st
                                                           decision_id=attempt.routing_decision_id)
                     next_call = _prepare_call(uow, payment, attempt_next)
                     log.debug("payments.failover", payment_id=payment.id, failed=call.channel,
-                             next=ranked[tried + 1], error_code=attempt.error_code)
+                              next=ranked[tried + 1], error_code=attempt.error_code)
                 else:
                     service.fail_payment(uow, payment, attempt.error_code or "channel_failed", attempt.error_message)
             uow.commit()
