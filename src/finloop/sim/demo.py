@@ -211,7 +211,7 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
         from finloop.app import create_app
 
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
             from fastapi.testclient import TestClient
 
         with TestClient(create_app(settings, database=db, access_log=False)) as client:

@@ -8,6 +8,7 @@ the loop advances between payments, so a ten-minute outage takes no real time.
 from __future__ import annotations
 
 import random
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,7 +18,6 @@ from sqlalchemy import func, select
 from finloop.core.clock import FrozenClock
 from finloop.db.uow import Database
 from finloop.payments import flows, gateway, service
-from finloop.payments.connectors.sandbox.app import InProcessSandbox
 from finloop.payments.connectors.sandbox.engine import ChannelProfile, Outage, SandboxEngine, SandboxFailure
 from finloop.payments.models import Payment
 from finloop.payments.state import PaymentStatus
@@ -58,13 +58,19 @@ def _profiles(start: datetime) -> dict[str, ChannelProfile]:
 
 
 def run_day(database_url: str, tenant_id: str, *, payments: int, seed: int, start: datetime) -> DayReport:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from finloop.payments.connectors.sandbox.app import InProcessSandbox
+
     clock = FrozenClock(start)
     db = Database(database_url, clock=clock)
     sandbox = InProcessSandbox(clock, seed=seed, channels=CHANNELS, profiles=_profiles(start), advance_clock=True)
     baseline = SandboxEngine(FrozenClock(start), seed=seed, profiles=_profiles(start))
     rng = random.Random(seed)
     try:
-        with gateway.use_http_client(sandbox.client):
+        with gateway.use_http_client(sandbox.client), warnings.catch_warnings():
+            # The in-process sandbox is a TestClient, which frowns on the per-request timeouts connectors set.
+            warnings.filterwarnings("ignore", message="You should not use the 'timeout' argument")
             with db.uow() as uow:
                 merchant = service.create_merchant(uow, tenant_id, reference="demo-shop", name="Demo Tea House")
                 for code in CHANNELS:
