@@ -499,7 +499,11 @@ class HttpFigures:
                 "failures": dict(self.failures)}
 
 
-def drive(base_url: str, path: str, headers: dict[str, str], body: Callable[[], dict[str, Any]], *,
+#: The next request of a load: its JSON body and the headers of that one request (e.g. an Idempotency-Key).
+NextRequest = Callable[[], tuple[dict[str, Any], dict[str, str]]]
+
+
+def drive(base_url: str, path: str, headers: dict[str, str], next_request: NextRequest, *,
           seconds: float, concurrency: int, ticker: _Ticker | None = None) -> HttpFigures:
     """``concurrency`` threads, each an httpx client on its own keep-alive connection, post back to back.
 
@@ -518,10 +522,10 @@ def drive(base_url: str, path: str, headers: dict[str, str], body: Callable[[], 
         with httpx.Client(base_url=base_url, headers=headers, timeout=30.0) as client:
             while time.perf_counter() < deadline:
                 with lock:
-                    payload = body()
+                    payload, request_headers = next_request()
                 sent = time.perf_counter()
                 try:
-                    response = client.post(path, json=payload)
+                    response = client.post(path, json=payload, headers=request_headers)
                 except httpx.HTTPError as error:
                     failures[type(error).__name__] += 1
                     continue
@@ -692,9 +696,12 @@ def bench_http(url: str, backend: str, config: LedgerBenchConfig, progress: Prog
                                             seed=config.seed)
                         ticker.advance(seconds)
                 else:
-                    drive(base_url, "/v1/transfers", headers, workload.body, seconds=config.http_warmup_seconds,
+                    def transfer() -> tuple[dict[str, Any], dict[str, str]]:
+                        return workload.body(), {}
+
+                    drive(base_url, "/v1/transfers", headers, transfer, seconds=config.http_warmup_seconds,
                           concurrency=config.http_concurrency, ticker=ticker)
-                    figures = drive(base_url, "/v1/transfers", headers, workload.body, seconds=config.http_seconds,
+                    figures = drive(base_url, "/v1/transfers", headers, transfer, seconds=config.http_seconds,
                                     concurrency=config.http_concurrency, ticker=ticker)
             ticker.done()
             results[name] = figures.as_dict(201)

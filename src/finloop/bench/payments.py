@@ -26,6 +26,7 @@ ledger entry and every other payment none; the problems found are listed (the li
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import resource
 import secrets
@@ -56,6 +57,7 @@ from finloop.bench.ledger import (
     _goal,
     _ratio,
     _Ticker,
+    drive,
     free_port,
     libpq_url,
     machine,
@@ -420,54 +422,16 @@ def _run_wrk(base_url: str, shop: Shop, *, seconds: float, connections: int, tic
 
 def _run_httpx(base_url: str, shop: Shop, *, seconds: float, connections: int,
                ticker: _Ticker | None) -> DriverFigures:
-    """The fallback driver: ``connections`` threads, each an httpx client on its own keep-alive connection.
-
-    ``finloop.bench.ledger.drive`` sends one set of headers for every request; a payment needs a fresh
-    Idempotency-Key each time, so the loop is written here with the same figures."""
-    figures = HttpFigures()
-    lock = threading.Lock()
+    """The fallback driver: the ledger bench's httpx threads, with a fresh Idempotency-Key per payment."""
     run = secrets.token_hex(6)
-    count = [0]
-    started = time.perf_counter()
-    deadline = started + seconds
+    count = itertools.count(1)
 
-    def client_loop() -> None:
-        latencies: list[float] = []
-        statuses: Counter[int] = Counter()
-        failures: Counter[str] = Counter()
-        with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {shop.api_key}"},
-                          timeout=30.0) as client:
-            while time.perf_counter() < deadline:
-                with lock:
-                    count[0] += 1
-                    index = count[0]
-                sent = time.perf_counter()
-                try:
-                    response = client.post("/v1/payments", json=payment_body(shop, index),
-                                           headers={"Idempotency-Key": f"{run}-{index}"})
-                except httpx.HTTPError as error:
-                    failures[type(error).__name__] += 1
-                    continue
-                latencies.append(time.perf_counter() - sent)
-                statuses[response.status_code] += 1
-        with lock:
-            figures.latencies.extend(latencies)
-            figures.statuses.update(statuses)
-            figures.failures.update(failures)
+    def next_payment() -> tuple[dict[str, Any], dict[str, str]]:
+        index = next(count)
+        return payment_body(shop, index), {"Idempotency-Key": f"{run}-{index}"}
 
-    clients = [threading.Thread(target=client_loop, name=f"bench-client-{n}", daemon=True)
-               for n in range(connections)]
-    for client in clients:
-        client.start()
-    last = started
-    for client in clients:
-        while client.is_alive():
-            client.join(0.25)
-            now = time.perf_counter()
-            if ticker is not None:
-                ticker.advance(now - last)
-            last = now
-    figures.seconds = time.perf_counter() - started
+    figures = drive(base_url, "/v1/payments", {"Authorization": f"Bearer {shop.api_key}"}, next_payment,
+                    seconds=seconds, concurrency=connections, ticker=ticker)
     return DriverFigures.of(figures)
 
 

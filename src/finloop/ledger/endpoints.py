@@ -225,17 +225,17 @@ def account_balance(account_id: Id, reader: CurrentReader, as_of: InstantQuery =
     return reader.run(work)
 
 
-def _statement_cursor(line: service.StatementLine) -> str:
+def statement_cursor(line: service.StatementLine) -> str:
     return base64.urlsafe_b64encode(f"{line.effective_at.isoformat()}|{line.posting_id}".encode()).decode()
 
 
-def _parse_statement_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+def parse_statement_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     if not cursor:
         return None
     try:
         at_text, id_text = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
         at, posting_id = datetime.fromisoformat(at_text), int(id_text)
-        # A cursor is made by _statement_cursor; anything else (a naive time, an id past BIGINT) was forged.
+        # A cursor is made by statement_cursor; anything else (a naive time, an id past BIGINT) was forged.
         if at.tzinfo is None or not 0 <= posting_id < 2**63:
             raise ValueError(cursor)
         return at.astimezone(UTC), posting_id
@@ -247,14 +247,14 @@ def _parse_statement_cursor(cursor: str | None) -> tuple[datetime, int] | None:
             summary="Postings with the running balance")
 def account_statement(account_id: Id, reader: CurrentReader, limit: Limit = 100, starting_after: Cursor = None,
                       start: InstantQuery = None, end: InstantQuery = None) -> Page[StatementLineRead]:
-    after = _parse_statement_cursor(starting_after)
+    after = parse_statement_cursor(starting_after)
 
     def work(uow: UnitOfWork) -> Page[StatementLineRead]:
         account = service.get_account(uow, reader.tenant_id, account_id)
         lines = service.statement(uow, account, after=after, start=start, end=end, limit=limit + 1)
         return page(lines, limit, lambda line: StatementLineRead(
             posting_id=line.posting_id, entry_id=line.entry_id, effective_at=line.effective_at, amount=line.amount,
-            balance=line.balance, description=line.description), _statement_cursor)
+            balance=line.balance, description=line.description), statement_cursor)
 
     return reader.run(work)
 

@@ -12,6 +12,8 @@ from finloop.api.deps import CurrentReader, CurrentWriter
 from finloop.api.pagination import Cursor, Limit, Page, page
 from finloop.api.types import Instant, Line
 from finloop.db.uow import UnitOfWork
+from finloop.ledger import service as ledger
+from finloop.ledger.endpoints import parse_statement_cursor, statement_cursor
 from finloop.payments import flows, gateway, hosted, service, wallets
 from finloop.payments.models import Attempt, Channel, Customer, Merchant, Payment, Refund, Withdrawal
 from finloop.payments.schemas import (
@@ -328,15 +330,12 @@ def get_wallet(customer_id: Id, reader: CurrentReader) -> WalletRead:
 def wallet_statement(customer_id: Id, reader: CurrentReader,
                      currency: Annotated[Line, Query(min_length=3, max_length=3)],
                      limit: Limit = 100, starting_after: Cursor = None) -> Page[WalletLineRead]:
-    from finloop.ledger import service as ledger
-    from finloop.ledger.endpoints import _parse_statement_cursor, _statement_cursor
-
     def work(uow: UnitOfWork) -> Page[WalletLineRead]:
         account = wallets.wallet_account(uow, reader.tenant_id, customer_id, currency)
-        lines = ledger.statement(uow, account, after=_parse_statement_cursor(starting_after), limit=limit + 1)
+        lines = ledger.statement(uow, account, after=parse_statement_cursor(starting_after), limit=limit + 1)
         return page(lines, limit, lambda line: WalletLineRead(
             entry_id=line.entry_id, effective_at=line.effective_at, amount=line.amount, balance=line.balance,
-            description=line.description), _statement_cursor)
+            description=line.description), statement_cursor)
     return reader.run(work)
 
 

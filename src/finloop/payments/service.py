@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from finloop.core.errors import Conflict, InvalidRequest, InvariantViolation, NotFound
-from finloop.core.money import Rounding, check_amount, round_minor
+from finloop.core.money import Rounding, check_amount, is_currency, round_minor
 from finloop.db.uow import UnitOfWork
 from finloop.payments import postings
 from finloop.payments.connectors.base import (
@@ -171,7 +171,7 @@ def create_channel(uow: UnitOfWork, tenant_id: str, *, code: str, provider: str,
     if not methods:
         raise InvalidRequest("A channel supports at least one method.", code="parameter_missing", param="methods")
     for index, code_ in enumerate(currencies):
-        _is_currency(code_, f"currencies[{index}]")
+        check_currency(code_, f"currencies[{index}]")
     if not currencies:
         raise InvalidRequest("A channel takes at least one currency.", code="parameter_missing", param="currencies")
     if not Decimal(0) <= fee_rate < Decimal(1):
@@ -195,12 +195,9 @@ def create_channel(uow: UnitOfWork, tenant_id: str, *, code: str, provider: str,
     return channel
 
 
-def _is_currency(code: str, param: str) -> bool:
-    from finloop.core.money import is_currency
-
+def check_currency(code: str, param: str) -> None:
     if not is_currency(code):
         raise InvalidRequest(f"Unknown currency {code!r}.", code="invalid_currency", param=param)
-    return True
 
 
 def get_channel(uow: UnitOfWork, tenant_id: str, channel_id: str) -> Channel:
@@ -283,7 +280,7 @@ def create_payment(uow: UnitOfWork, tenant_id: str, draft: PaymentDraft) -> Paym
     if draft.customer_id:
         get_customer(uow, tenant_id, draft.customer_id)
     check_amount(draft.amount, allow_zero=False, allow_negative=False)
-    _is_currency(draft.currency, "currency")
+    check_currency(draft.currency, "currency")
     if draft.capture_method not in ("automatic", "manual"):
         raise InvalidRequest("capture_method is 'automatic' or 'manual'.", code="invalid_capture_method",
                              param="capture_method")

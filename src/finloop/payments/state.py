@@ -108,6 +108,16 @@ REFUND_TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
 RESERVING_REFUND_STATUSES = frozenset({R.REQUIRES_APPROVAL, R.PENDING, R.PROCESSING, R.UNKNOWN, R.SUCCEEDED})
 
 
+class WithdrawalStatus(StrEnum):
+    PROCESSING = "processing"    # held in the ledger, the payout is under way
+    UNKNOWN = "unknown"          # the payout's reply was lost: query it
+    SUCCEEDED = "succeeded"      # the hold is posted
+    FAILED = "failed"            # the hold is voided
+
+
+OPEN_WITHDRAWAL_STATUSES = frozenset({WithdrawalStatus.PROCESSING, WithdrawalStatus.UNKNOWN})
+
+
 def check_payment_move(current: str, target: PaymentStatus, payment_id: str) -> None:
     if target not in PAYMENT_TRANSITIONS[PaymentStatus(current)]:
         raise Conflict(f"Payment {payment_id} is {current} and cannot become {target.value}.",

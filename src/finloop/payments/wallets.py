@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from finloop.core.errors import InvalidRequest, NotFound
-from finloop.core.money import check_amount, is_currency
+from finloop.core.money import check_amount
 from finloop.db.uow import UnitOfWork
 from finloop.ledger import service as ledger
 from finloop.ledger.domain import AccountType
@@ -27,17 +27,11 @@ from finloop.ledger.models import Account
 from finloop.payments import postings, service
 from finloop.payments.connectors.base import Outcome, PayoutResult
 from finloop.payments.models import Withdrawal
+from finloop.payments.state import OPEN_WITHDRAWAL_STATUSES, WithdrawalStatus
 from finloop.webhooks import service as webhooks
 
 ACCOUNT_PURPOSE = "payout_account"
 _ACCOUNT_NUMBER = re.compile(r"^[A-Za-z0-9]{6,34}$")
-
-
-class WithdrawalStatus:
-    PROCESSING = "processing"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    OPEN = ("processing", "unknown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +71,7 @@ def begin_withdrawal(uow: UnitOfWork, tenant_id: str, customer_id: str, *, chann
     from finloop.vault import service as vault
 
     check_amount(amount, allow_zero=False, allow_negative=False)
-    if not is_currency(currency):
-        raise InvalidRequest(f"Unknown currency {currency!r}.", code="invalid_currency", param="currency")
+    service.check_currency(currency, "currency")
     number = account_number.replace(" ", "").replace("-", "")
     if not _ACCOUNT_NUMBER.match(number):
         raise InvalidRequest("An account number is 6 to 34 letters and digits.", code="invalid_account_number",
@@ -103,7 +96,7 @@ def begin_withdrawal(uow: UnitOfWork, tenant_id: str, customer_id: str, *, chann
     now = uow.clock.now()
     withdrawal = Withdrawal(
         id=withdrawal_id, tenant_id=tenant_id, customer_id=customer_id, channel=channel_code, amount=amount,
-        currency=currency, fee_amount=0, status=WithdrawalStatus.PROCESSING, account_name=name,
+        currency=currency, fee_amount=0, status=WithdrawalStatus.PROCESSING.value, account_name=name,
         account_last4=number[-4:],
         account_sealed=vault.seal_secret(uow, tenant_id, number.encode(), purpose=ACCOUNT_PURPOSE),
         bank_code=bank_code, hold_id=hold.id, channel_ref=None, error_code=None, error_message=None,
@@ -132,7 +125,7 @@ def get_withdrawal(uow: UnitOfWork, tenant_id: str, withdrawal_id: str, *, lock:
 
 def apply_payout_result(uow: UnitOfWork, withdrawal: Withdrawal, result: PayoutResult) -> str:
     """Forward only: the first final answer posts or voids the hold; anything after it changes nothing."""
-    if withdrawal.status in (WithdrawalStatus.SUCCEEDED, WithdrawalStatus.FAILED):
+    if withdrawal.status not in OPEN_WITHDRAWAL_STATUSES:
         return withdrawal.status
     now = uow.clock.now()
     withdrawal.updated_at = now
@@ -140,20 +133,21 @@ def apply_payout_result(uow: UnitOfWork, withdrawal: Withdrawal, result: PayoutR
         withdrawal.channel_ref = result.channel_ref
     if result.outcome is Outcome.SUCCEEDED:
         _, entry_id = ledger.post_hold(uow, withdrawal.tenant_id, withdrawal.hold_id)
-        withdrawal.status = WithdrawalStatus.SUCCEEDED
+        withdrawal.status = WithdrawalStatus.SUCCEEDED.value
         withdrawal.fee_amount = result.fee or 0
         withdrawal.ledger_entry_id = entry_id
         withdrawal.next_query_at = None
         _publish(uow, withdrawal, "payout.paid")
     elif result.outcome in (Outcome.FAILED, Outcome.DECLINED, Outcome.NOT_FOUND, Outcome.CANCELED):
         ledger.void_hold(uow, withdrawal.tenant_id, withdrawal.hold_id)
-        withdrawal.status = WithdrawalStatus.FAILED
+        withdrawal.status = WithdrawalStatus.FAILED.value
         withdrawal.error_code = (result.error_code or result.outcome.value)[:100]
         withdrawal.error_message = (result.error_message or "")[:500] or None
         withdrawal.next_query_at = None
         _publish(uow, withdrawal, "payout.failed")
     else:  # processing or unknown: ask again later
-        withdrawal.status = "unknown" if result.outcome is Outcome.UNKNOWN else WithdrawalStatus.PROCESSING
+        withdrawal.status = (WithdrawalStatus.UNKNOWN if result.outcome is Outcome.UNKNOWN
+                             else WithdrawalStatus.PROCESSING).value
         withdrawal.next_query_at = now + service.next_query_delay(withdrawal.queries)
     return withdrawal.status
 
@@ -167,5 +161,5 @@ def _publish(uow: UnitOfWork, withdrawal: Withdrawal, type_: str) -> None:
 
 def due_withdrawals(uow: UnitOfWork, *, now: datetime, limit: int) -> list[Withdrawal]:
     return list(uow.session.scalars(select(Withdrawal).where(
-        Withdrawal.status.in_(WithdrawalStatus.OPEN), Withdrawal.next_query_at <= now)
+        Withdrawal.status.in_([s.value for s in OPEN_WITHDRAWAL_STATUSES]), Withdrawal.next_query_at <= now)
         .order_by(Withdrawal.next_query_at).limit(limit)))

@@ -182,17 +182,20 @@ class GenericSandbox:
                 return reply(400, {"error": {"type": wire.INVALID_REQUEST, "code": "invalid_parameter",
                                              "message": str(error), "param": error.param}})
 
+        async def serve(request: Request, work: Callable[[dict[str, Any]], Mapping[str, Any]]) -> Response:
+            """Authenticate and verify the request, then answer ``work(body)`` off the event loop."""
+            data, refused = await authenticated(request)
+            if data is None:
+                assert refused is not None
+                return refused
+            return await _threaded(request, lambda: run(lambda: work(data)))
+
         def checkout_url(request: Request, tx: Transaction) -> str:
             return f"{str(request.base_url).rstrip('/')}/{channel}/checkout/{tx.channel_ref}"
 
         @router.post("/v1/payments")
         async def create_payment(request: Request) -> Response:
-            data, refused = await authenticated(request)
-            if data is None:
-                assert refused is not None
-                return refused
-
-            def work() -> dict[str, Any]:
+            def work(data: dict[str, Any]) -> dict[str, Any]:
                 method = _text(data, "method")
                 if method not in _METHODS:
                     raise _BadRequest("method", f"method is one of {sorted(_METHODS)}")
@@ -213,99 +216,66 @@ class GenericSandbox:
                                 card_number=card_number)
                 return payment_object(tx, checkout_url(request, tx))
 
-            return await _threaded(request, lambda: run(work))
+            return await serve(request, work)
 
         @router.get("/v1/payments/{reference}")
         async def get_payment(reference: str, request: Request) -> Response:
-            data, refused = await authenticated(request)
-            if data is None:
-                assert refused is not None
-                return refused
-
-            def work() -> dict[str, Any]:
+            def work(data: dict[str, Any]) -> dict[str, Any]:
                 tx = engine.query(channel, reference)
                 if tx is None:
                     raise SandboxFailure("invalid", "not_found", f"no payment {reference}")
                 return payment_object(tx, checkout_url(request, tx))
 
-            return await _threaded(request, lambda: run(work))
+            return await serve(request, work)
 
         @router.post("/v1/payments/{reference}/capture")
         async def capture_payment(reference: str, request: Request) -> Response:
-            data, refused = await authenticated(request)
-            if data is None:
-                assert refused is not None
-                return refused
-            return await _threaded(request, lambda: run(
-                lambda: payment_object(engine.capture(channel, reference, _amount(data)))))
+            return await serve(request, lambda data: payment_object(engine.capture(channel, reference,
+                                                                                     _amount(data))))
 
         @router.post("/v1/payments/{reference}/cancel")
         async def cancel_payment(reference: str, request: Request) -> Response:
-            data, refused = await authenticated(request)
-            if data is None:
-                assert refused is not None
-                return refused
-            return await _threaded(request, lambda: run(lambda: payment_object(engine.close(channel, reference))))
+            return await serve(request, lambda _: payment_object(engine.close(channel, reference)))
 
         @router.post("/v1/refunds")
         async def create_refund(request: Request) -> Response:
-            data, refused = await authenticated(request)
-            if data is None:
-                assert refused is not None
-                return refused
-
-            def work() -> dict[str, Any]:
+            def work(data: dict[str, Any]) -> dict[str, Any]:
                 record = engine.refund(channel, reference=str(_text(data, "reference")),
                                        refund_reference=str(_text(data, "refund_reference")), amount=_amount(data),
                                        notify_url=_text(data, "notify_url", required=False, max_length=2048))
                 return refund_object(record)
 
-            return await _threaded(request, lambda: run(work))
+            return await serve(request, work)
 
         @router.get("/v1/refunds/{refund_reference}")
         async def get_refund(refund_reference: str, request: Request) -> Response:
-            data, refused = await authenticated(request)
-            if data is None:
-                assert refused is not None
-                return refused
-
-            def work() -> dict[str, Any]:
+            def work(data: dict[str, Any]) -> dict[str, Any]:
                 record = engine.query_refund(channel, refund_reference)
                 if record is None:
                     raise SandboxFailure("invalid", "not_found", f"no refund {refund_reference}")
                 return refund_object(record)
 
-            return await _threaded(request, lambda: run(work))
+            return await serve(request, work)
 
         @router.post("/v1/payouts")
         async def create_payout(request: Request) -> Response:
-            data, refused = await authenticated(request)
-            if data is None:
-                assert refused is not None
-                return refused
-
-            def work() -> dict[str, Any]:
+            def work(data: dict[str, Any]) -> dict[str, Any]:
                 currency = str(_text(data, "currency", max_length=3)).upper()
                 record = engine.payout(channel, reference=str(_text(data, "reference")), amount=_amount(data),
                                        currency=currency, account_number=str(_text(data, "account_number")))
                 return payout_object(record)
 
-            return await _threaded(request, lambda: run(work))
+            return await serve(request, work)
 
         @router.get("/v1/payouts/{reference}")
         async def get_payout(reference: str, request: Request) -> Response:
-            data, refused = await authenticated(request)
-            if data is None:
-                assert refused is not None
-                return refused
-
-            def work() -> dict[str, Any]:
+            def work(data: dict[str, Any]) -> dict[str, Any]:
                 record = engine.query_payout(channel, reference)
                 if record is None:
                     raise SandboxFailure("invalid", "not_found", f"no payout {reference}")
                 return payout_object(record)
 
-            return await _threaded(request, lambda: run(work))
+            return await serve(request, work)
 
         @router.get("/v1/bills/{business_date}")
         async def get_bill(business_date: str, request: Request) -> Response:
