@@ -8,13 +8,20 @@ from rich.table import Table
 
 from finloop.audit.cli import audit_app
 from finloop.bench.cli import bench_app
+from finloop.clearing.cli import clearing_app
 from finloop.config import get_settings
 from finloop.db.uow import Database
 from finloop.ledger.cli import export_app
 from finloop.payments.cli import payments_app
 from finloop.payments.connectors.cli import sandbox_app
 from finloop.payments.routing.cli import routing_app
+from finloop.payouts.cli import payouts_app
+from finloop.reconciliation import match_cli
+from finloop.reconciliation.cli import reconciliation_app
+from finloop.settlement.cli import settlement_app
+from finloop.splits.cli import splits_app
 from finloop.vault.cli import vault_app
+from finloop.wealth.cli import wealth_app
 from finloop.webhooks.cli import webhooks_app
 from finloop.worker.cli import jobs_app, worker
 
@@ -33,7 +40,14 @@ app.add_typer(payments_app, name="payments")
 app.add_typer(routing_app, name="routing")
 app.add_typer(vault_app, name="vault")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(clearing_app, name="clearing")
+app.add_typer(splits_app, name="splits")
+app.add_typer(settlement_app, name="settlement")
+app.add_typer(payouts_app, name="payouts")
+app.add_typer(reconciliation_app, name="reconciliation")
+app.add_typer(wealth_app, name="wealth")
 app.command("worker")(worker)
+assert match_cli  # its commands register themselves on the reconciliation app
 console = Console(emoji=False)
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from finloop.clearing.endpoints import router as clearing_router
 from finloop.ledger.endpoints import router as ledger_router
 from finloop.payments.dispute_endpoints import router as disputes_router
 from finloop.payments.endpoints import router as payments_router
 from finloop.payments.routing.endpoints import router as routing_router
+from finloop.payouts.endpoints import router as payouts_router
+from finloop.reconciliation.endpoints import router as reconciliation_router
+from finloop.reconciliation.match_endpoints import router as matching_router
+from finloop.settlement.endpoints import router as settlement_router
+from finloop.splits.endpoints import router as splits_router
 from finloop.tenancy.endpoints import router as tenancy_router
 from finloop.vault.endpoints import router as vault_router
+from finloop.wealth.endpoints import router as wealth_router
 from finloop.webhooks.endpoints import router as webhooks_router
 
 api_router = APIRouter()
@@ -20,3 +27,10 @@ api_router.include_router(disputes_router)
 api_router.include_router(routing_router)
 api_router.include_router(vault_router)
 api_router.include_router(webhooks_router)
+api_router.include_router(clearing_router)
+api_router.include_router(splits_router)
+api_router.include_router(settlement_router)
+api_router.include_router(payouts_router)
+api_router.include_router(reconciliation_router)
+api_router.include_router(matching_router)
+api_router.include_router(wealth_router)

@@ -87,3 +87,12 @@ def payments(
                   transient=False) as progress:
         results = run(config, progress)
     typer.echo(json.dumps(results, indent=2))
+
+
+@bench_app.command("recon")
+def recon(rows: int = typer.Option(1_000_000, min=1000, help="Channel rows and as many platform records."),
+          seed: int = typer.Option(0, help="Seed of the generated data.")) -> None:
+    """Reconciliation rows per second, parse included, beside a plain polars join of the same data."""
+    from finloop.bench.recon import run
+
+    typer.echo(json.dumps(run(rows=rows, seed=seed), indent=2))

@@ -21,11 +21,18 @@ class Base(DeclarativeBase):
 def load_all_models() -> None:
     """Import every domain's models so ``Base.metadata`` knows all tables."""
     import finloop.audit.models
+    import finloop.clearing.models
     import finloop.db.models
     import finloop.ledger.models
     import finloop.payments.dispute_models
     import finloop.payments.models
     import finloop.payments.routing.models
+    import finloop.payouts.models
+    import finloop.reconciliation.match_models
+    import finloop.reconciliation.models
+    import finloop.settlement.models
+    import finloop.splits.models
     import finloop.tenancy.models
     import finloop.vault.models
+    import finloop.wealth.models
     import finloop.webhooks.models  # noqa: F401

@@ -1,5 +1,17 @@
 """Built-in jobs. Each module registers its jobs on import; add a domain's module to the imports below."""
 
-from finloop.worker.jobs import ledger, payments, platform, webhooks
+from finloop.worker.jobs import (
+    clearing,
+    ledger,
+    payments,
+    payouts,
+    platform,
+    reconciliation,
+    settlement,
+    splits,
+    wealth,
+    webhooks,
+)
 
-__all__ = ["ledger", "payments", "platform", "webhooks"]
+__all__ = ["clearing", "ledger", "payments", "payouts", "platform", "reconciliation", "settlement", "splits",
+           "wealth", "webhooks"]

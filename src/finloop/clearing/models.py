@@ -1,0 +1,3 @@
+"""Clearing tables."""
+
+from __future__ import annotations

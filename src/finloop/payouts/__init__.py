@@ -1,0 +1,3 @@
+"""Payouts: merchant and promoter withdrawals, automatic payouts, the sandbox bank payout connector, approvals
+and returns.
+"""

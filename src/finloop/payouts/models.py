@@ -1,0 +1,3 @@
+"""Payouts tables."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Reconciliation matching tables: runs, matches and discrepancies."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Reconciliation tables."""
+
+from __future__ import annotations

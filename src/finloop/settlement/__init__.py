@@ -1,0 +1,3 @@
+"""Settlement: cycles on the business calendar, freeze and rolling reserve, settlement batches, FX and merchant
+statements.
+"""

@@ -1,0 +1,3 @@
+"""Settlement tables."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Splits tables."""
+
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Balance wealth management: a money-market fund that customers and merchants sweep idle balances into.
+"""

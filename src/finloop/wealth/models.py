@@ -1,0 +1,3 @@
+"""Wealth tables."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Clearing jobs."""
+
+from __future__ import annotations

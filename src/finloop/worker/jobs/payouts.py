@@ -1,0 +1,3 @@
+"""Payouts jobs."""
+
+from __future__ import annotations

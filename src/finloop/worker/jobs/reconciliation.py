@@ -1,0 +1,3 @@
+"""Reconciliation jobs."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Settlement jobs."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Splits jobs."""
+
+from __future__ import annotations

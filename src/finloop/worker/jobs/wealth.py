@@ -1,0 +1,3 @@
+"""Wealth jobs."""
+
+from __future__ import annotations
