@@ -44,6 +44,33 @@ PREFIXES = {
     "dispute": "dp",
     "payout": "po",
     "notification": "ntf",
+    # clearing and splits
+    "fee_schedule": "fs",
+    "clearing_batch": "clb",
+    "split_rule": "spr",
+    "promoter": "prm",
+    "payment_split": "psp",
+    "merchant_link": "mln",
+    # settlement and payouts
+    "settlement_profile": "stp",
+    "settlement_batch": "stb",
+    "reserve": "rsv",
+    "fx_rate": "fxr",
+    "merchant_payout": "mpo",
+    "payout_account": "pac",
+    "payout_schedule": "psc",
+    # reconciliation
+    "recon_file": "rcf",
+    "recon_mapping": "rcm",
+    "recon_run": "rcr",
+    "recon_match": "rmt",
+    "discrepancy": "dsc",
+    "safeguarding_check": "sgc",
+    # wealth
+    "fund": "fund",
+    "fund_price": "fpx",
+    "fund_order": "fo",
+    "sweep": "swp",
 }
 
 
