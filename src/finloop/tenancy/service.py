@@ -63,6 +63,16 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "payments.configure": frozenset({Role.ADMIN}),
     "payments.write": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT}),
     "payments.refund": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT}),
+    "clearing.configure": frozenset({Role.ADMIN, Role.FINANCE}),
+    "splits.configure": frozenset({Role.ADMIN, Role.FINANCE}),
+    "settlement.configure": frozenset({Role.ADMIN, Role.FINANCE}),
+    "settlement.run": frozenset({Role.ADMIN, Role.FINANCE}),
+    "payouts.request": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT}),
+    "payouts.configure": frozenset({Role.ADMIN, Role.FINANCE}),
+    "reconciliation.import": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT}),
+    "reconciliation.resolve": frozenset({Role.ADMIN, Role.FINANCE}),
+    "wealth.configure": frozenset({Role.ADMIN, Role.FINANCE}),
+    "wealth.trade": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT}),
 }
 
 API_KEY_PREFIX = "fl_sk_"
