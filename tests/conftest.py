@@ -25,6 +25,8 @@ from finloop.db.base import Base, load_all_models
 from finloop.db.migrate import scratch_database, upgrade
 from finloop.db.uow import Database
 
+# Rich sizes the CLI's consoles when they are created, at import: wide enough that no test reads a cell cut short.
+os.environ["COLUMNS"] = "250"
 POSTGRES_URL = os.environ.get("FINLOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 #: A Monday morning, so business-date tests read naturally.
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

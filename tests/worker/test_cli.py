@@ -38,7 +38,7 @@ def test_worker_once_runs_the_due_jobs_and_jobs_list_shows_them(db, tenant, cli)
     listed = cli("jobs", "list")
     assert listed.exit_code == 0, listed.output
     lines = [line for line in listed.output.splitlines() if "(all)" in line]
-    assert len(lines) == 2 and all("succeeded" in line for line in lines)
+    assert len(lines) == 2 and all("succeeded" in line for line in lines), listed.output
 
     again = cli("worker", "--once", "--job", "ledger.expire_holds")
     assert again.exit_code == 0 and "Nothing was due." in again.output
