@@ -171,8 +171,10 @@ def create_user(tenant_id: str, email: str, roles: list[str] = typer.Option(...,
 @app.command()
 def demo(orders: int = typer.Option(2_000, min=1, max=1_000_000, help="How many orders to simulate.")) -> None:
     """Run the closed loop on the configured database (SQLite file by default) and prove the books."""
+    from finloop.logging import configure
     from finloop.sim.demo import DemoRefused, run_demo
 
+    configure("WARNING")  # the demo tells its own story; the services' info logs would drown it
     try:
         result = run_demo(get_settings(), console, orders=orders)
     except DemoRefused as refused:

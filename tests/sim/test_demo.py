@@ -14,9 +14,12 @@ from tests.conftest import make_tenant
 def test_demo_closes_the_loop_and_runs_again(tmp_path):
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}", log_level="WARNING")
     out = io.StringIO()
-    first = run_demo(settings, Console(file=out, width=200), orders=120, payments=40)
+    first = run_demo(settings, Console(file=out, width=200), orders=120, payments=90, daily_payments=8)
     assert first["trial_balanced"] and first["integrity"] and first["beancount_ok"]
-    again = run_demo(settings, Console(file=io.StringIO(), width=200), orders=40, payments=10)
+    # Every discrepancy injected into the week's bills and bank statements is found, and nothing else.
+    assert first["recon_injected"] >= 8 and first["recon_precision"] == first["recon_recall"] == 1.0, first
+    assert first["safeguarding"] == ["ok"] * 5
+    again = run_demo(settings, Console(file=io.StringIO(), width=200), orders=40, payments=10, daily_payments=4)
     assert again["beancount_ok"] and again["tenant_id"] != first["tenant_id"]
     assert "replayed, posted once" in out.getvalue()
     assert first["payments_ledger_ok"] and first["payments_success_rate"] >= first["payments_static_rate"]

@@ -1,9 +1,10 @@
 """Where payments touch the ledger: the one place that turns a payment event into a balanced entry.
 
-On success the channel owes us the amount net of its fee, the fee is an expense, and the whole amount
-is credited to the merchant's pending balance (the platform bears the channel fee; splits replace the
-credit side in the settlement issue, here and nowhere else). A refund reverses it, giving back the
-fee share the channel returns under its refund fee policy.
+On success the channel owes us the amount net of its fee, the fee is an expense, and the amount is
+split (``finloop.splits``): each party's share is credited to its pending balance and the platform's to
+its commission income; with no split rule the merchant's pending balance takes it all and the platform
+bears the fee, as before splits. A refund claws back from the parties of the split, giving back the fee
+share the channel returns under its refund fee policy. A wallet top-up is not split.
 
 Hot accounts: every payment through a channel touches its receivable and its fee expense, so one row
 each would serialise all payments of a channel behind one lock. They are split into ``HOT_SHARDS``
@@ -20,6 +21,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
 from finloop.core.errors import Conflict
@@ -92,41 +94,72 @@ def ensure_account(uow: UnitOfWork, tenant_id: str, spec: AccountSpec, currency:
         return found.id
 
 
-def _accounts(uow: UnitOfWork, payment: Payment, channel: str) -> tuple[str, str, str]:
+def _channel_accounts(uow: UnitOfWork, payment: Payment, channel: str) -> tuple[str, str]:
     shard = shard_of(payment.id)
     receivable = ensure_account(uow, payment.tenant_id, AccountSpec(channel_receivable_code(channel, shard),
                                                                       AccountType.ASSET), payment.currency)
     fees = ensure_account(uow, payment.tenant_id, AccountSpec(channel_fees_code(channel, shard),
                                                                AccountType.EXPENSE), payment.currency)
-    return receivable, fees, payee_account(uow, payment)
+    return receivable, fees
+
+
+def _split_payment(payment: Payment) -> bool:
+    """Order payments to a merchant are split; a wallet top-up is the customer's own money and is not.
+
+    A payment object with no row (the hot-account benchmark posts for transient payments) cannot record a
+    split, whose rows refer to the payment: it is credited whole to the merchant, as before splits."""
+    return (payment.purpose != "wallet_top_up" and payment.merchant_id is not None
+            and sa_inspect(payment).persistent)
 
 
 def post_payment_captured(uow: UnitOfWork, payment: Payment, *, attempt_id: str, channel: str, amount: int,
                           fee: int) -> str:
-    """Debit the channel receivable (net) and the fee expense, credit the merchant's pending balance."""
-    receivable, fees, pending = _accounts(uow, payment, channel)
+    """Debit the channel receivable (net) and the fee expense; credit the split: every party's pending
+    balance, the platform's commission (``finloop.splits.service.post_capture``). A top-up credits the wallet."""
+    receivable, fees = _channel_accounts(uow, payment, channel)
     # A fee above the amount (a fixed fee on a tiny payment) leaves the receivable on the credit side.
+    debits = tuple((account, delta) for account, delta in ((receivable, amount - fee), (fees, fee)) if delta)
+    key = f"payment:{payment.id}:{attempt_id}"
+    description = f"payment {payment.id} via {channel}"
+    metadata = _metadata(payment, attempt_id=attempt_id)
+    if _split_payment(payment):
+        from finloop.splits import service as splits
+
+        return splits.post_capture(uow, payment, capture_key=attempt_id, amount=amount, fee=fee, channel=channel,
+                                   debits=debits, key=key, description=description, metadata=metadata)
     postings = tuple(PostingSpec(account, delta, payment.currency)
-                     for account, delta in ((receivable, amount - fee), (fees, fee), (pending, -amount)) if delta)
+                     for account, delta in (*debits, (payee_account(uow, payment), -amount)))
     posted = ledger.post_transfer(uow, payment.tenant_id, TransferSpec(
-        key=f"payment:{payment.id}:{attempt_id}", postings=postings,
-        description=f"payment {payment.id} via {channel}",
-        metadata=_metadata(payment, attempt_id=attempt_id)))
+        key=key, postings=postings, description=description, metadata=metadata))
     return posted.id
 
 
 def post_refund_succeeded(uow: UnitOfWork, payment: Payment, refund: Refund) -> str:
-    """Debit the merchant's pending balance, credit the channel receivable and the returned fee."""
-    receivable, fees, pending = _accounts(uow, payment, refund.channel)
-    postings = [PostingSpec(pending, refund.amount, payment.currency)]
+    """Credit the channel receivable and the returned fee; debit the split's parties (claw-back) or,
+    for an unsplit capture, the payee."""
+    receivable, fees = _channel_accounts(uow, payment, refund.channel)
     net = refund.amount - refund.fee_returned_amount
-    if net:
-        postings.append(PostingSpec(receivable, -net, payment.currency))
-    if refund.fee_returned_amount:
-        postings.append(PostingSpec(fees, -refund.fee_returned_amount, payment.currency))
+    credits = tuple((account, -delta) for account, delta in ((receivable, net), (fees, refund.fee_returned_amount))
+                    if delta)
+    # The channel has already given the money back: the claw-back is posted even past a receivable limit.
+    return _post_refund(uow, payment, refund, credits, f"refund {refund.id} of {payment.id}", enforce_limit=False)
+
+
+def _post_refund(uow: UnitOfWork, payment: Payment, refund: Refund, credits: tuple[tuple[str, int], ...],
+                 description: str, *, enforce_limit: bool) -> str:
+    key = f"refund:{refund.id}"
+    metadata = _metadata(payment, refund_id=refund.id)
+    if _split_payment(payment):
+        from finloop.splits import service as splits
+
+        entry_id = splits.post_clawback(uow, payment, refund, credits=credits, key=key, description=description,
+                                        metadata=metadata, enforce_limit=enforce_limit)
+        if entry_id is not None:
+            return entry_id
+    postings = tuple(PostingSpec(account, delta, payment.currency)
+                     for account, delta in ((payee_account(uow, payment), refund.amount), *credits))
     posted = ledger.post_transfer(uow, payment.tenant_id, TransferSpec(
-        key=f"refund:{refund.id}", postings=tuple(postings), description=f"refund {refund.id} of {payment.id}",
-        metadata=_metadata(payment, refund_id=refund.id)))
+        key=key, postings=postings, description=description, metadata=metadata))
     return posted.id
 
 
@@ -136,13 +169,20 @@ def _metadata(payment: Payment, **ids: str) -> dict[str, str]:
 
 
 def post_wallet_payment(uow: UnitOfWork, payment: Payment) -> str:
-    """Pay from the customer's balance: debit the wallet, credit the payee. The wallet's balance rule
-    refuses an overdraft inside the posting itself."""
+    """Pay from the customer's balance: debit the wallet, credit the split (or the payee). The wallet's
+    balance rule refuses an overdraft inside the posting itself."""
     assert payment.customer_id is not None
     wallet = wallet_account(uow, payment.tenant_id, payment.customer_id, payment.currency)
+    key, description = f"payment:{payment.id}:wallet", f"payment {payment.id} from wallet"
+    if _split_payment(payment):
+        from finloop.splits import service as splits
+
+        return splits.post_capture(uow, payment, capture_key=splits.WALLET_CAPTURE, amount=payment.amount, fee=0,
+                                   channel=None, debits=((wallet, payment.amount),), key=key, description=description,
+                                   metadata=_metadata(payment))
     posted = ledger.post_transfer(uow, payment.tenant_id, TransferSpec.simple(
-        f"payment:{payment.id}:wallet", wallet, payee_account(uow, payment), payment.amount, payment.currency,
-        f"payment {payment.id} from wallet", metadata=_metadata(payment)))
+        key, wallet, payee_account(uow, payment), payment.amount, payment.currency, description,
+        metadata=_metadata(payment)))
     return posted.id
 
 
@@ -150,7 +190,7 @@ def post_refund_to_wallet(uow: UnitOfWork, payment: Payment, refund: Refund) -> 
     """A refund paid into the customer's wallet (wallet payments, or a refund the channel could not make)."""
     assert payment.customer_id is not None
     wallet = wallet_account(uow, payment.tenant_id, payment.customer_id, payment.currency)
-    posted = ledger.post_transfer(uow, payment.tenant_id, TransferSpec.simple(
-        f"refund:{refund.id}", payee_account(uow, payment), wallet, refund.amount, payment.currency,
-        f"refund {refund.id} of {payment.id} to wallet", metadata=_metadata(payment, refund_id=refund.id)))
-    return posted.id
+    # Decided in the transaction that records it (no approval waited): a refund over a party's receivable
+    # limit is refused here, nothing written. An approved one is already owed to the customer: posted.
+    return _post_refund(uow, payment, refund, ((wallet, -refund.amount),),
+                        f"refund {refund.id} of {payment.id} to wallet", enforce_limit=refund.approval_id is None)

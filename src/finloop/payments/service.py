@@ -24,8 +24,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from finloop.clearing.domain import channel_default_fee, cumulative_fee_returned, refund_fee_returned
 from finloop.core.errors import Conflict, InvalidRequest, InvariantViolation, NotFound
-from finloop.core.money import Rounding, check_amount, is_currency, round_minor
+from finloop.core.money import check_amount, is_currency
 from finloop.db.uow import UnitOfWork
 from finloop.payments import postings
 from finloop.payments.connectors.base import (
@@ -47,6 +48,7 @@ from finloop.payments.state import (
     can_move_refund,
     check_payment_move,
 )
+from finloop.splits import service as splits
 from finloop.tenancy.service import Principal
 from finloop.webhooks import service as webhooks
 
@@ -233,9 +235,19 @@ def set_channel_status(uow: UnitOfWork, tenant_id: str, channel_id: str, status:
     return channel
 
 
-def expected_fee(channel: Channel, amount: int) -> int:
-    """The channel's fee by its schedule: rate × amount rounded half up, plus the fixed part."""
-    return round_minor(Decimal(amount) * channel.fee_rate, Rounding.HALF_UP) + channel.fee_fixed_amount
+def expected_fee(channel: Channel, amount: int, *, uow: UnitOfWork | None = None, method: str | None = None,
+                 currency: str | None = None, at: datetime | None = None) -> int:
+    """The fee we expect the channel to charge on ``amount``.
+
+    With ``uow`` and ``currency``: by the tenant's fee schedule in force at ``at`` (now by default) for the
+    channel, ``method`` and ``currency`` (``finloop.clearing``), else by the channel's own rate. Without
+    them (routing's cost estimate): the channel's own rate × amount rounded half up, plus its fixed part."""
+    if uow is not None and currency is not None:
+        from finloop.clearing import service as clearing
+
+        return clearing.quote_fee(uow, channel.tenant_id, channel_code=channel.code, method=method,
+                                  currency=currency, amount=amount, at=at, channel=channel).fee
+    return channel_default_fee(channel.fee_rate, channel.fee_fixed_amount, amount)
 
 
 def eligible_channels(uow: UnitOfWork, tenant_id: str, *, method: str, currency_code: str) -> list[Channel]:
@@ -543,7 +555,8 @@ def fail_payment(uow: UnitOfWork, payment: Payment, code: str, message: str | No
 
 def _succeed(uow: UnitOfWork, payment: Payment, attempt: Attempt, captured: int, channel_fee: int | None) -> None:
     channel = channel_by_code(uow, payment.tenant_id, attempt.channel)
-    fee = channel_fee if channel_fee is not None else expected_fee(channel, captured)
+    fee = channel_fee if channel_fee is not None else expected_fee(
+        channel, captured, uow=uow, method=payment.method, currency=payment.currency)
     attempt.fee_amount = fee
     _move(uow, payment, PaymentStatus.SUCCEEDED)
     payment.captured_amount = captured
@@ -563,16 +576,21 @@ def _take_late_success(uow: UnitOfWork, payment: Payment, attempt: Attempt, resu
     The capture and its refund are separate entries against the same merchant pending balance, so the
     books show the late charge and its return, and the merchant ends where it was.
     """
+    from finloop.clearing import service as clearing
+
     channel = channel_by_code(uow, payment.tenant_id, attempt.channel)
     amount = result.captured_amount or result.amount or attempt.amount
-    fee = result.fee if result.fee is not None else expected_fee(channel, amount)
+    fee = result.fee if result.fee is not None else expected_fee(
+        channel, amount, uow=uow, method=payment.method, currency=payment.currency)
     attempt.fee_amount = fee
     postings.post_payment_captured(uow, payment, attempt_id=attempt.id, channel=attempt.channel, amount=amount,
                                    fee=fee)
     now = uow.clock.now()
     refund = Refund(id=uow.ids.new("refund"), tenant_id=payment.tenant_id, payment_id=payment.id,
                     attempt_id=attempt.id, channel=attempt.channel, amount=amount, currency=payment.currency,
-                    fee_returned_amount=_fee_returned(channel, fee, amount, amount), status=RefundStatus.PENDING.value,
+                    fee_returned_amount=_fee_returned(
+                        channel, fee, amount, amount, policy=clearing.refund_fee_policy(uow, payment, channel)),
+                    status=RefundStatus.PENDING.value,
                     reason="late success on an abandoned attempt", channel_refund_ref=None, error_code=None,
                     error_message=None, approval_id=None, is_automatic=True, ledger_entry_id=None, queries=0,
                     next_query_at=now, created_at=now, updated_at=now)
@@ -658,22 +676,26 @@ def payment_event_data(payment: Payment) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ refunds
 
 
-def _fee_returned(channel: Channel, fee: int, captured: int, amount: int) -> int:
-    """The channel fee share a refund gives back, rounded down (never more than the channel keeps)."""
-    if channel.refund_fee_policy == "retained" or not fee or not captured:
-        return 0
-    return round_minor(Decimal(fee) * amount / captured, Rounding.DOWN)
+def _fee_returned(channel: Channel, fee: int, captured: int, amount: int, *, policy: str | None = None) -> int:
+    """The channel fee share a refund gives back, rounded down (never more than the channel keeps), under
+    ``policy`` (the payment's fee schedule's) or else the channel's own refund fee policy."""
+    return cumulative_fee_returned(policy or channel.refund_fee_policy, fee, captured, amount)
 
 
 def _refund_fee_returned(uow: UnitOfWork, payment: Payment, channel: Channel, amount: int) -> int:
     """Cumulative allocation: the fee given back by all refunds so far never exceeds the fee share of the
-    total refunded, so partial refunds in any order return exactly what one full refund would."""
+    total refunded, so partial refunds in any order return exactly what one full refund would. The
+    refund fee policy is that of the fee schedule that priced the payment (``finloop.clearing``)."""
+    from finloop.clearing import service as clearing
+
     refunds = list(uow.session.scalars(select(Refund).where(
         Refund.payment_id == payment.id, Refund.is_automatic.is_(False),
         Refund.status.in_([s.value for s in RESERVING_REFUND_STATUSES]))))
     before_amount = sum(r.amount for r in refunds)
     before_fee = sum(r.fee_returned_amount for r in refunds)
-    return _fee_returned(channel, payment.fee_amount, payment.captured_amount, before_amount + amount) - before_fee
+    return refund_fee_returned(clearing.refund_fee_policy(uow, payment, channel), fee=payment.fee_amount,
+                               captured=payment.captured_amount, refunded_before=before_amount, amount=amount,
+                               returned_before=before_fee)
 
 
 def create_refund(uow: UnitOfWork, payment: Payment, *, amount: int | None, reason: str = "",
@@ -696,6 +718,9 @@ def create_refund(uow: UnitOfWork, payment: Payment, *, amount: int | None, reas
     check_amount(to_refund, allow_zero=False, allow_negative=False)
     if to_refund > left:
         raise InvalidRequest(f"At most {left} is left to refund.", code="amount_too_large", param="amount")
+    # Refused here, before the channel is asked: once the money is back with the customer the claw-back
+    # has to be posted whatever a party owes.
+    splits.check_refund(uow, payment, to_refund)
     if payment.method == PaymentMethod.WALLET:
         attempt_id, route, fee_back = "", WALLET_ROUTE, 0
     else:

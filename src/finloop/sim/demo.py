@@ -12,6 +12,7 @@ It refuses to touch a database holding anything but earlier demos' data.
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,8 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,17 +32,23 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from finloop.config import Settings
+from finloop.core.calendar import zone
+from finloop.core.clock import FrozenClock
 from finloop.core.money import Money, Rounding, allocate
 from finloop.db.migrate import upgrade
-from finloop.db.uow import Database
+from finloop.db.uow import Database, UnitOfWork
 from finloop.ledger import reports, service
 from finloop.ledger.domain import AccountType, BalanceRule, PostingSpec, TransferSpec
-from finloop.sim.payments_day import DayReport, run_day
+from finloop.sim.payments_day import DayReport, run_day, trading_world
+from finloop.sim.week import WeekReport, configure, order_metadata, print_week, run_week, top_up_and_save
 from finloop.tenancy import service as tenancy
 from finloop.tenancy.models import Tenant
 from finloop.tenancy.service import Role
 
 CURRENCY = "CNY"
+#: The trailing number of a hot account's sub-account (``assets:channel:unionpay:3``).
+SHARD = re.compile(r":\d+$")
+TIMEZONE = "Asia/Shanghai"
 #: The channel's fee on each order, borne by the platform.
 WALLET_FEE_RATE = Decimal("0.006")
 #: Platform commission, promoter commission and merchant income, in that order (10 / 5 / 85).
@@ -62,6 +70,8 @@ class Chart:
 CHART: list[tuple[str, AccountType, BalanceRule]] = [
     ("equity:capital", AccountType.EQUITY, BalanceRule.NONE),
     ("assets:bank:main", AccountType.ASSET, BalanceRule.CREDITS_MUST_NOT_EXCEED_DEBITS),
+    # Money held for merchants and promoters is safeguarded in its own account (the week's check counts it).
+    ("assets:bank:custody", AccountType.ASSET, BalanceRule.NONE),
     ("assets:channel:wallet", AccountType.ASSET, BalanceRule.NONE),
     ("expenses:channel_fees", AccountType.EXPENSE, BalanceRule.NONE),
     ("income:commission", AccountType.INCOME, BalanceRule.NONE),
@@ -94,11 +104,21 @@ def ensure_demo_database(db: Database) -> None:
                           "point FINLOOP_DATABASE_URL at an empty or demo database.")
 
 
+def demo_start(now: datetime) -> datetime:
+    """09:00 in Shanghai on the Monday of last week: the simulated week ends before the real clock's now,
+    so nothing in the books is dated in the future."""
+    shanghai = zone(TIMEZONE)
+    local = now.astimezone(shanghai).date()
+    monday = local - timedelta(days=local.weekday() + 7)
+    return datetime.combine(monday, dtime(9, 0), tzinfo=shanghai).astimezone(UTC)
+
+
 def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed: int = 7,
-             payments: int = 300) -> dict[str, object]:
+             payments: int = 2_000, daily_payments: int = 150) -> dict[str, object]:
     started = time.perf_counter()
     upgrade(settings.database_url)
-    db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    clock = FrozenClock(demo_start(datetime.now(UTC)))
+    db = Database(settings.database_url, clock=clock, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     ensure_demo_database(db)
     rng = random.Random(seed)
     console.rule("[bold]finloop demo[/bold]: the ledger under a marketplace")
@@ -112,7 +132,7 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
     # 1. Tenant, API key and chart of accounts.
     chart = Chart()
     with db.uow() as uow:
-        tenant = tenancy.create_tenant(uow, name="Demo Marketplace", timezone="Asia/Shanghai", cutoff="23:00",
+        tenant = tenancy.create_tenant(uow, name="Demo Marketplace", timezone=TIMEZONE, cutoff="23:00",
                                        is_demo=True, actor="demo")
         _, secret = tenancy.issue_api_key(uow, tenant.id, name="demo", role=Role.ADMIN, actor="demo")
         for code, type_, rule in CHART:
@@ -158,7 +178,7 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
             owed = service.balances(service.get_account(uow, tenant_id, chart["assets:channel:wallet"])).posted
             pending = {m: service.balances(service.get_account(
                 uow, tenant_id, chart[f"liabilities:merchant:{m}:pending"])).posted for m in ("M1", "M2")}
-        post([TransferSpec.simple("settlement-wallet-1", chart["assets:bank:main"], chart["assets:channel:wallet"],
+        post([TransferSpec.simple("settlement-wallet-1", chart["assets:bank:custody"], chart["assets:channel:wallet"],
                                   owed, CURRENCY, "Wallet channel settlement")]
              + [TransferSpec.simple(f"release-{m}-1", chart[f"liabilities:merchant:{m}:pending"],
                                     chart[f"liabilities:merchant:{m}:available"], amount, CURRENCY,
@@ -174,15 +194,15 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
                 uow, tenant_id, chart["liabilities:merchant:M1:available"])).available
             first, _ = service.create_hold(uow, tenant_id, key="payout-M1-1",
                                            debit_account_id=chart["liabilities:merchant:M1:available"],
-                                           credit_account_id=chart["assets:bank:main"], amount=available // 2,
+                                           credit_account_id=chart["assets:bank:custody"], amount=available // 2,
                                            currency_code=CURRENCY, description="Payout M1 (bank transfer)")
             second, _ = service.create_hold(uow, tenant_id, key="payout-M2-1",
                                             debit_account_id=chart["liabilities:merchant:M2:available"],
-                                            credit_account_id=chart["assets:bank:main"], amount=1_000_00,
+                                            credit_account_id=chart["assets:bank:custody"], amount=1_000_00,
                                             currency_code=CURRENCY, timeout_seconds=3600)
             service.create_hold(uow, tenant_id, key="payout-M2-2",
                                 debit_account_id=chart["liabilities:merchant:M2:available"],
-                                credit_account_id=chart["assets:bank:main"], amount=500_00,
+                                credit_account_id=chart["assets:bank:custody"], amount=500_00,
                                 currency_code=CURRENCY, description="Payout M2 in flight")
             uow.commit()
         with db.uow() as uow:
@@ -232,25 +252,38 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
 
     # 7. A trading day of card payments through three sandbox channels, one down for ten minutes and one
     #    degraded for a quarter of an hour, routed by success rate; the same traffic on one static channel.
+    #    Then the week after it: splits, settlement, reserves, payouts, the fund, reconciliation.
     day: list[DayReport] = []
+    weeks: list[WeekReport] = []
+    with trading_world(db, clock, tenant_id, seed=seed) as world:
+        parties = configure(world)
 
-    def trading_day() -> str:
-        report = run_day(settings.database_url, tenant_id, payments=payments, seed=seed,
-                         start=datetime.now(UTC).replace(microsecond=0))
-        day.append(report)
-        return (f"{report.payments} payments, {report.success_rate:.1%} succeeded with routing "
-                f"({report.failovers} failovers) against {report.static_rate:.1%} on one static channel; "
-                f"every success in the ledger exactly once: {'yes' if report.ledger_ok else 'NO'}")
+        def trading_day() -> str:
+            top_up_and_save(world, parties)
+            report = run_day(world, payments=payments, seed=seed, metadata=order_metadata(parties))
+            day.append(report)
+            return (f"{report.payments} payments, {report.success_rate:.1%} succeeded with routing "
+                    f"({report.failovers} failovers) against {report.static_rate:.1%} on one static channel; "
+                    f"every success in the ledger exactly once: {'yes' if report.ledger_ok else 'NO'}")
 
-    step("payments", trading_day)
+        step("payments", trading_day)
+
+        def the_week() -> str:
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("simulating the week", total=5)
+                weeks.append(run_week(world, parties, seed=seed, daily_payments=daily_payments,
+                                      progress=lambda _: progress.advance(task)))
+            return "5 business days of clearing, settlement, payouts, fund income and reconciliation"
+
+        step("the week after", the_week)
+    print_week(console, weeks[0])
 
     # 8. Proof.
     with db.uow(read_only=True) as uow:
-        balances_table = Table("account", "posted", "pending", "available", title="Balances (CNY)")
-        for account in service.list_accounts(uow, tenant_id, limit=100):
-            b = service.balances(account)
-            balances_table.add_row(account.code, _major(b.posted), _major(b.pending_debits + b.pending_credits),
-                                   _major(b.available))
+        balances_table = Table("account (hot accounts' sub-accounts summed as :*)", "posted", "pending",
+                               "available", title="Balances (CNY)")
+        for code, (posted, pending, available) in sorted(grouped_balances(uow, tenant_id).items()):
+            balances_table.add_row(code, _major(posted), _major(pending), _major(available))
         trial = reports.trial_balance(uow, tenant_id)
         problems = service.verify_integrity(uow, tenant_id)
         sheet = reports.balance_sheet(uow, tenant_id, as_of=uow.clock.now())
@@ -274,7 +307,24 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
     return {"tenant_id": tenant_id, "trial_balanced": all(tb.balanced for tb in trial), "integrity": not problems,
             "beancount_ok": bean_ok, "seconds": round(elapsed, 2),
             "payments_success_rate": day[0].success_rate, "payments_static_rate": day[0].static_rate,
-            "payments_ledger_ok": day[0].ledger_ok}
+            "payments_ledger_ok": day[0].ledger_ok, "recon_precision": weeks[0].precision,
+            "recon_recall": weeks[0].recall, "recon_injected": weeks[0].injected,
+            "safeguarding": [d.safeguarding for d in weeks[0].days]}
+
+
+def grouped_balances(uow: UnitOfWork, tenant_id: str) -> dict[str, tuple[int, int, int]]:
+    """Every account's posted, pending and available balance, a hot account's shards summed as one line."""
+    totals: dict[str, tuple[int, int, int]] = {}
+    after: str | None = None
+    while page := service.list_accounts(uow, tenant_id, after=after, limit=500):
+        for account in page:
+            b = service.balances(account)
+            code = SHARD.sub(":*", account.code)
+            posted, pending, available = totals.get(code, (0, 0, 0))
+            totals[code] = (posted + b.posted, pending + b.pending_debits + b.pending_credits,
+                            available + b.available)
+        after = page[-1].id
+    return totals
 
 
 def code_of(chart: Chart, account_id: str) -> str:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import random
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -19,8 +22,11 @@ from finloop.core.clock import FrozenClock
 from finloop.db.uow import Database
 from finloop.payments import flows, gateway, service
 from finloop.payments.connectors.sandbox.engine import ChannelProfile, Outage, SandboxEngine, SandboxFailure
-from finloop.payments.models import Payment
+from finloop.payments.models import Attempt, Payment
 from finloop.payments.state import PaymentStatus
+
+if TYPE_CHECKING:
+    from finloop.payments.connectors.sandbox.app import InProcessSandbox
 
 CHANNELS = {"unionpay": "generic", "paypal": "generic", "globalcard": "generic"}
 #: The channel the static baseline sends everything to (the first one a merchant would sign up with).
@@ -57,64 +63,88 @@ def _profiles(start: datetime) -> dict[str, ChannelProfile]:
     return {"unionpay": unionpay, "paypal": paypal, "globalcard": globalcard}
 
 
-def run_day(database_url: str, tenant_id: str, *, payments: int, seed: int, start: datetime) -> DayReport:
+@dataclass
+class TradingWorld:
+    """The sandbox channels and the shop of the simulated days, kept open so the week can go on in them."""
+
+    db: Database
+    clock: FrozenClock
+    sandbox: InProcessSandbox
+    tenant_id: str
+    merchant_id: str
+    card_id: str
+    start: datetime
+
+
+@contextmanager
+def trading_world(db: Database, clock: FrozenClock, tenant_id: str, *, seed: int) -> Iterator[TradingWorld]:
+    """A merchant with three sandbox card channels (one down for ten minutes, one degraded for a quarter
+    of an hour) on the simulated clock; the connectors talk to the sandbox while the block is open."""
+    start = clock.now()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
         from finloop.payments.connectors.sandbox.app import InProcessSandbox
 
-    clock = FrozenClock(start)
-    db = Database(database_url, clock=clock)
     sandbox = InProcessSandbox(clock, seed=seed, channels=CHANNELS, profiles=_profiles(start), advance_clock=True)
-    baseline = SandboxEngine(FrozenClock(start), seed=seed, profiles=_profiles(start))
+    with gateway.use_http_client(sandbox.client), warnings.catch_warnings():
+        # The in-process sandbox is a TestClient, which frowns on the per-request timeouts connectors set.
+        warnings.filterwarnings("ignore", message="You should not use the 'timeout' argument")
+        with db.uow() as uow:
+            merchant = service.create_merchant(uow, tenant_id, reference="demo-shop", name="Demo Tea House")
+            for code in CHANNELS:
+                config = sandbox.config(code)
+                service.create_channel(uow, tenant_id, code=code, provider=config.provider,
+                                       base_url=config.base_url, methods=["card"], currencies=[CURRENCY],
+                                       fee_rate=sandbox.engine.profile(code).fee_rate,
+                                       settings=dict(config.settings), credentials=dict(config.credentials))
+            from finloop.vault import service as vault
+
+            card = vault.tokenize_card(uow, tenant_id, number="4111111111111111", exp_month=12,
+                                       exp_year=start.year + 3)
+            uow.commit()
+        yield TradingWorld(db, clock, sandbox, tenant_id, merchant.id, card.id, start)
+
+
+def run_day(world: TradingWorld, *, payments: int, seed: int,
+            metadata: Callable[[int], dict[str, Any]] | None = None) -> DayReport:
+    """``payments`` card payments a few simulated seconds apart, routed; the same traffic is also sent to
+    one static channel of an identical sandbox, for the baseline."""
+    db, clock, tenant_id = world.db, world.clock, world.tenant_id
+    baseline = SandboxEngine(FrozenClock(world.start), seed=seed, profiles=_profiles(world.start))
     rng = random.Random(seed)
-    try:
-        with gateway.use_http_client(sandbox.client), warnings.catch_warnings():
-            # The in-process sandbox is a TestClient, which frowns on the per-request timeouts connectors set.
-            warnings.filterwarnings("ignore", message="You should not use the 'timeout' argument")
-            with db.uow() as uow:
-                merchant = service.create_merchant(uow, tenant_id, reference="demo-shop", name="Demo Tea House")
-                for code in CHANNELS:
-                    config = sandbox.config(code)
-                    service.create_channel(uow, tenant_id, code=code, provider=config.provider,
-                                           base_url=config.base_url, methods=["card"], currencies=[CURRENCY],
-                                           fee_rate=sandbox.engine.profile(code).fee_rate,
-                                           settings=dict(config.settings), credentials=dict(config.credentials))
-                from finloop.vault import service as vault
+    static_ok = 0
+    attempts_before = _count(db, tenant_id, Attempt)
+    for index in range(payments):
+        amount = rng.randint(500, 50_000)
+        with db.uow() as uow:
+            payment = service.create_payment(uow, tenant_id, service.PaymentDraft(
+                merchant_id=world.merchant_id, amount=amount, currency=CURRENCY, method="card",
+                card_id=world.card_id, order_reference=f"order-{index}",
+                metadata=metadata(index) if metadata else None))
+            uow.commit()
+        flows.confirm_payment(db, tenant_id, payment.id)
+        baseline.clock.set(clock.now())  # type: ignore[attr-defined]
+        try:
+            baseline.pay(STATIC_CHANNEL, reference=f"static-{index}", amount=amount, currency=CURRENCY,
+                         method="card", capture=True, notify_url=None)
+            static_ok += 1
+        except SandboxFailure:
+            pass
+        clock.advance(timedelta(seconds=rng.uniform(1.0, 4.0)))
+    with db.uow(read_only=True) as uow:
+        succeeded = uow.session.scalar(select(func.count()).select_from(Payment).where(
+            Payment.tenant_id == tenant_id, Payment.status == PaymentStatus.SUCCEEDED.value)) or 0
+        entries = uow.session.scalar(select(func.count()).select_from(Payment).where(
+            Payment.tenant_id == tenant_id, Payment.ledger_entry_id.is_not(None))) or 0
+        ledger_ok = entries == succeeded and _each_success_posted_once(uow, tenant_id)
+    return DayReport(payments=payments, succeeded=succeeded,
+                     failovers=_count(db, tenant_id, Attempt) - attempts_before - payments,
+                     static_succeeded=static_ok, ledger_entries=entries, ledger_ok=ledger_ok)
 
-                card = vault.tokenize_card(uow, tenant_id, number="4111111111111111", exp_month=12,
-                                           exp_year=start.year + 3)
-                uow.commit()
-            static_ok = 0
-            for index in range(payments):
-                amount = rng.randint(500, 50_000)
-                with db.uow() as uow:
-                    payment = service.create_payment(uow, tenant_id, service.PaymentDraft(
-                        merchant_id=merchant.id, amount=amount, currency=CURRENCY, method="card", card_id=card.id,
-                        order_reference=f"order-{index}"))
-                    uow.commit()
-                flows.confirm_payment(db, tenant_id, payment.id)
-                baseline.clock.set(clock.now())  # type: ignore[attr-defined]
-                try:
-                    baseline.pay(STATIC_CHANNEL, reference=f"static-{index}", amount=amount, currency=CURRENCY,
-                                 method="card", capture=True, notify_url=None)
-                    static_ok += 1
-                except SandboxFailure:
-                    pass
-                clock.advance(timedelta(seconds=rng.uniform(1.0, 4.0)))
-        with db.uow(read_only=True) as uow:
-            from finloop.payments.models import Attempt
 
-            succeeded = uow.session.scalar(select(func.count()).select_from(Payment).where(
-                Payment.tenant_id == tenant_id, Payment.status == PaymentStatus.SUCCEEDED.value)) or 0
-            attempts = uow.session.scalar(select(func.count()).select_from(Attempt).where(
-                Attempt.tenant_id == tenant_id)) or 0
-            entries = uow.session.scalar(select(func.count()).select_from(Payment).where(
-                Payment.tenant_id == tenant_id, Payment.ledger_entry_id.is_not(None))) or 0
-            ledger_ok = entries == succeeded and _each_success_posted_once(uow, tenant_id)
-        return DayReport(payments=payments, succeeded=succeeded, failovers=attempts - payments,
-                         static_succeeded=static_ok, ledger_entries=entries, ledger_ok=ledger_ok)
-    finally:
-        db.dispose()
+def _count(db: Database, tenant_id: str, model: type[Attempt]) -> int:
+    with db.uow(read_only=True) as uow:
+        return uow.session.scalar(select(func.count()).select_from(model).where(model.tenant_id == tenant_id)) or 0
 
 
 def _each_success_posted_once(uow, tenant_id: str) -> bool:  # type: ignore[no-untyped-def]

@@ -48,6 +48,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "routing.channel_health_changed",
     "payout.paid",
     "payout.failed",
+    "payout.returned",
+    "safeguarding.shortfall",
 )
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret

@@ -334,13 +334,15 @@ class GenericSandbox:
         return headers, body
 
     def bill(self, lines: Sequence[BillLine], business_date: date, channel: str) -> BillFile:
-        """CSV: one row per payment or refund, amounts and fees in minor units (refund fee = fee returned)."""
+        """CSV: one row per payment or refund, amounts and fees in minor units (refund fee = fee returned), and
+        the transaction's status when the bill was made."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["type", "reference", "channel_ref", "refund_reference", "amount", "fee", "currency", "time"])
+        writer.writerow(["type", "reference", "channel_ref", "refund_reference", "amount", "fee", "currency", "time",
+                         "status"])
         for line in lines:
             writer.writerow([line.kind, line.reference, line.channel_ref, line.refund_reference or "", line.amount,
-                             line.fee, line.currency, line.at.isoformat()])
+                             line.fee, line.currency, line.at.isoformat(), line.status])
         return BillFile(channel=channel, business_date=business_date,
                         filename=f"{channel}-{business_date.isoformat()}.csv", media_type="text/csv",
                         content=out.getvalue().encode())

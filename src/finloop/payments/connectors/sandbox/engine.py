@@ -294,6 +294,9 @@ class BillLine:
     fee: int                     # payment: fee charged; refund: fee returned
     currency: str
     at: datetime
+    #: The transaction's state when the bill is made: a payment refunded in part or whole since reads
+    #: "refunded" (some layouts carry it; the reconciliation compares it with ours).
+    status: str = "succeeded"
 
 
 @dataclass
@@ -578,9 +581,10 @@ class SandboxEngine:
         else:
             tx = self._txs[(record.channel, record.reference)]
             before, after = tx.refunded, tx.refunded + record.amount
-            # Cumulative rounding: the parts returned over several refunds sum to the whole fee.
-            fee_returned = (round_minor(Fraction(tx.fee * after, tx.captured), Rounding.HALF_UP)
-                            - round_minor(Fraction(tx.fee * before, tx.captured), Rounding.HALF_UP))
+            # Cumulative rounding down, as the platform's proportional refund fee policy does: the parts
+            # returned over several refunds sum to the whole fee, and never more than the share refunded.
+            fee_returned = (round_minor(Fraction(tx.fee * after, tx.captured), Rounding.DOWN)
+                            - round_minor(Fraction(tx.fee * before, tx.captured), Rounding.DOWN))
             record = replace(record, status="succeeded", succeeded_at=at, fee_returned=fee_returned)
             self._txs[(tx.channel, tx.reference)] = replace(
                 tx, refunded=after, status=TxStatus.REFUNDED if after == tx.captured else tx.status)
@@ -784,7 +788,8 @@ class SandboxEngine:
                         and (tx.paid_at + tz_offset).date() == business_date):
                     lines.append(BillLine(channel=channel, kind="payment", reference=tx.reference,
                                           channel_ref=tx.channel_ref, refund_reference=None, amount=tx.captured,
-                                          fee=tx.fee, currency=tx.currency, at=tx.paid_at))
+                                          fee=tx.fee, currency=tx.currency, at=tx.paid_at,
+                                          status="refunded" if tx.refunded else "succeeded"))
             for record in self._refunds.values():
                 if (record.channel == channel and record.status == "succeeded" and record.succeeded_at is not None
                         and (record.succeeded_at + tz_offset).date() == business_date):
