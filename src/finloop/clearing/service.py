@@ -46,6 +46,7 @@ from finloop.clearing.domain import (
 from finloop.clearing.models import ClearingBatch, FeeSchedule
 from finloop.core.errors import Conflict, InvalidRequest, NotFound
 from finloop.core.money import check_amount, is_currency
+from finloop.core.text import check_text
 from finloop.db.uow import UnitOfWork
 from finloop.ledger import service as ledger
 from finloop.ledger.domain import AccountType, PostingSpec, TransferSpec
@@ -93,16 +94,6 @@ _BANK_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
 
 def settlement_differences_code(channel_code: str) -> str:
     return f"expenses:settlement_differences:{channel_code}"
-
-
-def _text(value: str | None, *, param: str, max_length: int, required: bool = False) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise InvalidRequest(f"{param} is required.", code="parameter_missing", param=param)
-    if len(value) > max_length or not value.isprintable():
-        raise InvalidRequest(f"{param} is at most {max_length} printable characters.", code="invalid_text",
-                             param=param)
-    return value
 
 
 def _channel(uow: UnitOfWork, tenant_id: str, code: str, param: str = "channel") -> Channel:
@@ -161,7 +152,7 @@ def create_schedule(uow: UnitOfWork, tenant_id: str, draft: ScheduleDraft) -> Fe
     rule = FeeRule(kind=kind, rate=draft.rate, fixed_amount=draft.fixed_amount, tiers=tuple(draft.tiers),
                    minimum_amount=draft.minimum_amount, maximum_amount=draft.maximum_amount)
     validate_rule(rule)
-    description = _text(draft.description, param="description", max_length=500)
+    description = check_text(draft.description, param="description", max_length=500)
     channel = _channel(uow, tenant_id, draft.channel)
     now = uow.clock.now()
     today = get_calendar(uow, tenant_id).business_date(now)
@@ -487,7 +478,7 @@ def record_channel_settlement(uow: UnitOfWork, tenant_id: str, batch_id: str, *,
     the same entry id; a different one is a 409. An open batch is recomputed first. Returns the entry id
     ("" when every amount is zero and nothing needed posting)."""
     check_amount(amount)
-    reference = _text(reference, param="reference", max_length=100, required=True)
+    reference = check_text(reference, param="reference", max_length=100, required=True)
     if not isinstance(bank_account, str) or not _BANK_ACCOUNT.match(bank_account):
         raise InvalidRequest("bank_account is 1 to 40 lowercase letters, digits, '_' or '-'.",
                              code="invalid_bank_account", param="bank_account")

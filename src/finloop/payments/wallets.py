@@ -12,7 +12,6 @@ Top-ups are payments with purpose ``wallet_top_up`` and go through the normal pa
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +19,7 @@ from sqlalchemy import select
 
 from finloop.core.errors import InvalidRequest, NotFound
 from finloop.core.money import check_amount
+from finloop.core.text import check_account_number, check_holder_name
 from finloop.db.uow import UnitOfWork
 from finloop.ledger import service as ledger
 from finloop.ledger.domain import AccountType
@@ -31,7 +31,6 @@ from finloop.payments.state import OPEN_WITHDRAWAL_STATUSES, WithdrawalStatus
 from finloop.webhooks import service as webhooks
 
 ACCOUNT_PURPOSE = "payout_account"
-_ACCOUNT_NUMBER = re.compile(r"^[A-Za-z0-9]{6,34}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +71,8 @@ def begin_withdrawal(uow: UnitOfWork, tenant_id: str, customer_id: str, *, chann
 
     check_amount(amount, allow_zero=False, allow_negative=False)
     service.check_currency(currency, "currency")
-    number = account_number.replace(" ", "").replace("-", "")
-    if not _ACCOUNT_NUMBER.match(number):
-        raise InvalidRequest("An account number is 6 to 34 letters and digits.", code="invalid_account_number",
-                             param="account_number")
-    name = account_name.strip()
-    if not name or len(name) > 200 or not name.isprintable():
-        raise InvalidRequest("account_name is 1 to 200 printable characters.", code="invalid_text",
-                             param="account_name")
+    number = check_account_number(account_number)
+    name = check_holder_name(account_name, param="account_name")
     channel = service.channel_by_code(uow, tenant_id, channel_code)
     if channel.status != "enabled" or currency not in channel.currencies:
         raise InvalidRequest(f"Channel {channel_code} does not pay out {currency}.", code="channel_unavailable",

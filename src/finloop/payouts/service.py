@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from finloop.core.errors import Conflict, InvalidRequest, NotFound
 from finloop.core.money import check_amount, is_currency
+from finloop.core.text import check_account_number, check_holder_name
 from finloop.db.uow import UnitOfWork
 from finloop.ledger import service as ledger
 from finloop.ledger.domain import AccountType, BalanceRule, TransferSpec
@@ -52,7 +53,6 @@ QUERY_LADDER_SECONDS = (60, 300, 900, 1800, 3600)
 #: A parked payout's approval is looked at again after this long.
 APPROVAL_RECHECK = timedelta(minutes=5)
 
-_ACCOUNT_NUMBER = re.compile(r"^[A-Za-z0-9]{6,34}$")
 _BANK_CODE = re.compile(r"^[A-Z0-9]{2,20}$")
 _PARTY_ID = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 
@@ -119,14 +119,8 @@ def create_payout_account(uow: UnitOfWork, tenant_id: str, *, party_kind: PartyK
 
     kind = _check_party(uow, tenant_id, party_kind, party_id)
     _check_currency(currency)
-    number = account_number.replace(" ", "").replace("-", "")
-    if not _ACCOUNT_NUMBER.match(number):
-        raise InvalidRequest("An account number is 6 to 34 letters and digits.", code="invalid_account_number",
-                             param="account_number")
-    name = holder_name.strip()
-    if not name or len(name) > 200 or not name.isprintable():
-        raise InvalidRequest("holder_name is 1 to 200 printable characters.", code="invalid_text",
-                             param="holder_name")
+    number = check_account_number(account_number)
+    name = check_holder_name(holder_name, param="holder_name")
     if not _BANK_CODE.match(bank_code):
         raise InvalidRequest("bank_code is 2 to 20 capital letters and digits.", code="invalid_bank_code",
                              param="bank_code")
