@@ -18,6 +18,7 @@ from finloop.payments.routing.cli import routing_app
 from finloop.payouts.cli import payouts_app
 from finloop.reconciliation import match_cli
 from finloop.reconciliation.cli import reconciliation_app
+from finloop.risk.cli import risk_app
 from finloop.settlement.cli import settlement_app
 from finloop.splits.cli import splits_app
 from finloop.vault.cli import vault_app
@@ -46,6 +47,7 @@ app.add_typer(settlement_app, name="settlement")
 app.add_typer(payouts_app, name="payouts")
 app.add_typer(reconciliation_app, name="reconciliation")
 app.add_typer(wealth_app, name="wealth")
+app.add_typer(risk_app, name="risk")
 app.command("worker")(worker)
 assert match_cli  # its commands register themselves on the reconciliation app
 console = Console(emoji=False)

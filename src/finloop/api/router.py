@@ -12,6 +12,7 @@ from finloop.payments.routing.endpoints import router as routing_router
 from finloop.payouts.endpoints import router as payouts_router
 from finloop.reconciliation.endpoints import router as reconciliation_router
 from finloop.reconciliation.match_endpoints import router as matching_router
+from finloop.risk.endpoints import router as risk_router
 from finloop.settlement.endpoints import router as settlement_router
 from finloop.splits.endpoints import router as splits_router
 from finloop.tenancy.endpoints import router as tenancy_router
@@ -34,3 +35,4 @@ api_router.include_router(payouts_router)
 api_router.include_router(reconciliation_router)
 api_router.include_router(matching_router)
 api_router.include_router(wealth_router)
+api_router.include_router(risk_router)

@@ -96,3 +96,13 @@ def recon(rows: int = typer.Option(1_000_000, min=1000, help="Channel rows and a
     from finloop.bench.recon import run
 
     typer.echo(json.dumps(run(rows=rows, seed=seed), indent=2))
+
+
+@bench_app.command("risk")
+def risk(seconds: float = typer.Option(3.0, min=0.1, help="Measured seconds per figure."),
+         rules: int = typer.Option(100, min=1, max=1000, help="Live rules in the rule set."),
+         seed: int = typer.Option(0, help="Seed of the generated events.")) -> None:
+    """Risk decisions per second and p50/p99 in-process, beside a single bare rule evaluation."""
+    from finloop.bench.risk import run
+
+    typer.echo(json.dumps(run(seconds=seconds, rules=rules, seed=seed), indent=2))

@@ -71,6 +71,11 @@ PREFIXES = {
     "fund_price": "fpx",
     "fund_order": "fo",
     "sweep": "swp",
+    # risk
+    "rule_set": "rs",
+    "rule_set_version": "rsv",
+    "risk_decision": "dec",
+    "risk_list_entry": "rle",
 }
 
 

@@ -30,6 +30,8 @@ def load_all_models() -> None:
     import finloop.payouts.models
     import finloop.reconciliation.match_models
     import finloop.reconciliation.models
+    import finloop.risk.models
+    import finloop.risk.velocity_models
     import finloop.settlement.models
     import finloop.splits.models
     import finloop.tenancy.models

@@ -73,6 +73,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "reconciliation.resolve": frozenset({Role.ADMIN, Role.FINANCE}),
     "wealth.configure": frozenset({Role.ADMIN, Role.FINANCE}),
     "wealth.trade": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT}),
+    "risk.configure": frozenset({Role.ADMIN, Role.RISK_ANALYST}),
+    "risk.decide": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT, Role.RISK_ANALYST}),
 }
 
 API_KEY_PREFIX = "fl_sk_"

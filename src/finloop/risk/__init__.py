@@ -1,0 +1,2 @@
+"""Risk control: a real-time decision engine with rules that analysts change without code, lists and
+velocity features."""

@@ -1,0 +1,3 @@
+"""Risk tables."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The rule language: CEL expressions checked against a declared, typed context."""
