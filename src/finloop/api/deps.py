@@ -114,6 +114,8 @@ class Writer:
     principal: Principal
     claim: idempotency.Claim | None = None
     completed: bool = False
+    #: The answer a flow gave in its last transaction (``answer_in``), returned once that transaction committed.
+    _answered: JSONResponse | None = None
 
     @property
     def tenant_id(self) -> str:
@@ -144,13 +146,28 @@ class Writer:
         self.completed = True
         return response
 
+    def answer_in(self, uow: UnitOfWork, result: BaseModel, *, status_code: int = 200) -> None:
+        """For a flow to call inside its last transaction, just before committing it: the answer is rendered
+        from what that transaction commits and stored for Idempotency-Key replays in it, as ``run`` does in
+        its own; ``run_flow`` then returns it without another transaction. The flow must commit next (or
+        raise): an answer given in a transaction that does not commit is never returned."""
+        response = render(result, status_code)
+        if self.claim is not None:
+            idempotency.complete(uow, self.claim, status_code, bytes(response.body).decode())
+        self._answered = response
+
     def run_flow(self, flow: Callable[[], None], read: Callable[[UnitOfWork], BaseModel | dict[str, Any]], *,
                  status_code: int = 200, permission: str | None = None) -> JSONResponse:
         """Run a flow that commits its own transactions (a channel call sits between them), then answer
-        with ``read``'s view of the result, stored for Idempotency-Key replays as ``run`` does."""
+        with ``read``'s view of the result, stored for Idempotency-Key replays as ``run`` does; unless the
+        flow already answered in its last transaction (``answer_in``)."""
         if permission:
             self.principal.require(permission)
+        self._answered = None
         flow()
+        if self._answered is not None:
+            self.completed = True
+            return self._answered
         return self.run(read, status_code=status_code)
 
 

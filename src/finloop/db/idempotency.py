@@ -25,11 +25,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import Executable
 
 from finloop.core.errors import Conflict, InvalidRequest, InvariantViolation
 from finloop.db.models import IdempotencyKey
@@ -120,6 +122,10 @@ def claim(db: Database, *, tenant_id: str, key: str, method: str, path: str, fin
     for _ in range(3):
         with db.uow() as uow:
             now = uow.clock.now()
+            if _insert_new(uow, tenant_id=tenant_id, key=key, method=method, path=path, request_hash=request_hash,
+                           now=now, ttl_seconds=ttl_seconds, lease_seconds=lease_seconds):
+                uow.commit()
+                return Claim(tenant_id, key)
             row = uow.session.scalar(select(IdempotencyKey).where(
                 IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key).with_for_update())
             if row is None:
@@ -154,14 +160,34 @@ def claim(db: Database, *, tenant_id: str, key: str, method: str, path: str, fin
     raise KeyInUse("A request with this Idempotency-Key is still in progress.", param="Idempotency-Key")
 
 
+def _insert_new(uow: UnitOfWork, *, tenant_id: str, key: str, method: str, path: str, request_hash: str,
+                now: datetime, ttl_seconds: int, lease_seconds: int) -> bool:
+    """The common case in one statement: a key not seen before is inserted in flight. False (nothing written)
+    when the key exists: the caller reads it, locked, and decides as before."""
+    values = {"tenant_id": tenant_id, "key": key, "method": method, "path": path, "request_hash": request_hash,
+              "status": "in_flight", "locked_until": now + timedelta(seconds=lease_seconds), "created_at": now,
+              "expires_at": now + timedelta(seconds=ttl_seconds)}
+    dialect = uow.dialect
+    if dialect == "postgresql":
+        statement: Executable = postgresql.insert(IdempotencyKey).values(**values).on_conflict_do_nothing() \
+            .returning(IdempotencyKey.key)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(IdempotencyKey).values(**values).on_conflict_do_nothing() \
+            .returning(IdempotencyKey.key)
+    else:  # pragma: no cover - finloop runs on these two
+        return False
+    return uow.session.execute(statement).first() is not None
+
+
 def complete(uow: UnitOfWork, claim_: Claim, status: int, body: str) -> None:
-    """Store the response in the caller's transaction, beside the work it describes."""
-    row = uow.session.scalar(select(IdempotencyKey).where(
-        IdempotencyKey.tenant_id == claim_.tenant_id, IdempotencyKey.key == claim_.key))
-    if row is None:
+    """Store the response in the caller's transaction, beside the work it describes (one UPDATE)."""
+    uow.session.flush()  # whatever the work left pending goes first, as the ORM flush did before this UPDATE
+    result = uow.session.execute(
+        update(IdempotencyKey).where(IdempotencyKey.tenant_id == claim_.tenant_id, IdempotencyKey.key == claim_.key)
+        .values(status="completed", response_status=status, response_body=body, locked_until=None)
+        .execution_options(synchronize_session=False))
+    if not getattr(result, "rowcount", 0):
         raise KeyInUse("The Idempotency-Key claim was lost; retry the request.", param="Idempotency-Key")
-    row.status, row.response_status, row.response_body, row.locked_until = "completed", status, body, None
-    uow.session.flush()
 
 
 def release(db: Database, claim_: Claim) -> None:

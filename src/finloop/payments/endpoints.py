@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from finloop.api.deps import CurrentReader, CurrentWriter
+from finloop.api.deps import CurrentReader, CurrentWriter, Writer
 from finloop.api.pagination import Cursor, Limit, Page, page
 from finloop.api.types import Instant, Line
 from finloop.db.uow import UnitOfWork
@@ -203,14 +203,21 @@ def create_payment(body: PaymentCreate, writer: CurrentWriter):  # type: ignore[
     created: list[str] = []
 
     def flow() -> None:
+        if body.confirm:
+            # The answer is rendered and stored in the confirmation's last transaction: no extra read.
+            created.append(flows.create_and_confirm(writer.db, writer.tenant_id, draft,
+                                                    finish=_answer_with_payment(writer, 201)))
+            return
         with writer.db.uow() as uow:
             created.append(service.create_payment(uow, writer.tenant_id, draft).id)
             uow.commit()
-        if body.confirm:
-            flows.confirm_payment(writer.db, writer.tenant_id, created[0])
 
     return writer.run_flow(flow, lambda uow: read_payment(service.get_payment(uow, writer.tenant_id, created[0])),
                            status_code=201, permission="payments.write")
+
+
+def _answer_with_payment(writer: Writer, status_code: int) -> flows.Finish:
+    return lambda uow, payment: writer.answer_in(uow, read_payment(payment), status_code=status_code)
 
 
 @router.get("/payments", response_model=Page[PaymentRead], summary="List payments, newest first")
@@ -242,7 +249,8 @@ def confirm_payment(payment_id: Id, writer: CurrentWriter,  # type: ignore[no-un
     body = body or PaymentConfirm()
     return writer.run_flow(
         lambda: flows.confirm_payment(writer.db, writer.tenant_id, payment_id,
-                                      method=body.method.value if body.method else None, card_id=body.card_id),
+                                      method=body.method.value if body.method else None, card_id=body.card_id,
+                                      finish=_answer_with_payment(writer, 200)),
         _payment_reader(writer.tenant_id, payment_id), permission="payments.write")
 
 

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import structlog
 
-from finloop.core.errors import Conflict, ExternalServiceError, InvalidRequest, NotFound
+from finloop.core.errors import Conflict, ExternalServiceError, FinloopError, InvalidRequest, NotFound
 from finloop.db.uow import Database, UnitOfWork
 from finloop.payments import disputes, gateway, service, wallets
 from finloop.payments.connectors.base import (
@@ -45,7 +45,7 @@ from finloop.payments.connectors.base import (
     RefundRequest,
     RefundResult,
 )
-from finloop.payments.models import Attempt, Payment, Refund
+from finloop.payments.models import Attempt, Channel, Payment, Refund
 from finloop.payments.routing import service as routing
 from finloop.payments.state import AttemptStatus, PaymentStatus, RefundStatus
 from finloop.tenancy.service import Principal
@@ -107,8 +107,12 @@ def _routing_scope(payment: Payment) -> str:
     return payment.merchant_id or TOP_UP_ROUTING_SCOPE
 
 
-def _prepare_call(uow: UnitOfWork, payment: Payment, attempt: Attempt) -> _Call:
-    channel = service.channel_by_code(uow, payment.tenant_id, attempt.channel)
+def _prepare_call(uow: UnitOfWork, payment: Payment, attempt: Attempt,
+                  channels: Sequence[Channel] = ()) -> _Call:
+    """``channels``: rows this transaction already read (the routing candidates), so the attempt's is not
+    read again."""
+    channel = next((c for c in channels if c.code == attempt.channel), None) \
+        or service.channel_by_code(uow, payment.tenant_id, attempt.channel)
     card = None
     if payment.method == PaymentMethod.CARD and payment.card_id:
         from finloop.vault import service as vault
@@ -141,9 +145,14 @@ def _query(connector: Connector, reference: str) -> QueryResult:
 # ------------------------------------------------------------------------------------------ confirm
 
 
+#: Called inside a flow's last transaction, just before its commit, with the payment as committed: the API
+#: renders its answer there and stores it for Idempotency-Key replays in that same transaction.
+Finish = Callable[[UnitOfWork, Payment], None]
+
+
 def confirm_payment(db: Database, tenant_id: str, payment_id: str, *, method: str | None = None,
                     card_id: str | None = None, deadline: timedelta = CONFIRM_DEADLINE,
-                    only_channels: Sequence[str] | None = None) -> None:
+                    only_channels: Sequence[str] | None = None, finish: Finish | None = None) -> None:
     """Route and charge. ``only_channels`` narrows the candidates (the hosted page picks the scanning
     app's channel); when none of them can take the payment, routing chooses among all."""
     with db.uow() as uow:
@@ -157,25 +166,85 @@ def confirm_payment(db: Database, tenant_id: str, payment_id: str, *, method: st
             raise InvalidRequest("Give the payment a method to confirm it.", code="parameter_missing", param="method")
         if payment.method == PaymentMethod.WALLET.value:
             service.pay_from_wallet(uow, payment)
+            if finish is not None:
+                finish(uow, payment)
             uow.commit()
             return
-        service.begin_confirmation(uow, payment)
-        assert payment.method is not None
-        channels = service.eligible_channels(uow, tenant_id, method=payment.method, currency_code=payment.currency)
-        if only_channels:
-            channels = [c for c in channels if c.code in only_channels] or channels
-        if not channels:
-            raise InvalidRequest(f"No enabled channel takes {payment.method} in {payment.currency}.",
-                                 code="no_channel_available", param="method")
-        segment = service.get_customer(uow, tenant_id, payment.customer_id).segment if payment.customer_id else None
-        decision = routing.decide(
-            uow, tenant_id, merchant_id=_routing_scope(payment), payment_id=payment.id, method=payment.method,
-            amount=payment.amount, currency=payment.currency, customer_segment=segment,
-            candidates=[routing.Candidate(c.code, service.expected_fee(c, payment.amount)) for c in channels])
-        attempt = service.record_attempt(uow, payment, channel=decision.ranked[0], decision_id=decision.id)
-        call = _prepare_call(uow, payment, attempt)
+        call, ranked = _begin_charge(uow, payment, only_channels=only_channels)
         uow.commit()
-    ranked = list(decision.ranked)
+    _charge(db, tenant_id, payment_id, call, ranked, deadline, finish)
+
+
+def create_and_confirm(db: Database, tenant_id: str, draft: service.PaymentDraft, *,
+                       deadline: timedelta = CONFIRM_DEADLINE, finish: Finish | None = None) -> str:
+    """Create a payment and confirm it at once (``confirm: true``); returns its id.
+
+    The same as ``create_payment`` then ``confirm_payment``, with the creation and the confirmation's first
+    transaction made one (the new row is locked by its insert). When the confirmation refuses (no method, no
+    channel...) the payment is still created, as it would have been by the two steps, and the error raised.
+    """
+    with db.uow() as uow:
+        # Not flushed yet: its row is first written already moved on (one INSERT, no UPDATE).
+        payment = service.create_payment(uow, tenant_id, draft, flush=False)
+        payment_id = payment.id
+        try:
+            if payment.status == PaymentStatus.REQUIRES_PAYMENT_METHOD.value:
+                raise InvalidRequest("Give the payment a method to confirm it.", code="parameter_missing",
+                                     param="method")
+            if payment.method == PaymentMethod.WALLET.value:
+                uow.session.flush()
+                service.pay_from_wallet(uow, payment)
+                call = None
+            else:
+                call, ranked = _begin_charge(uow, payment, only_channels=None, new_payment=True)
+        except FinloopError as error:
+            uow.rollback()
+            refused: FinloopError | None = error
+        else:
+            refused = None
+            if call is None and finish is not None:
+                finish(uow, payment)
+            uow.commit()
+    if refused is not None:
+        # The confirmation refused once the creation was accepted: keep the payment, as two steps would.
+        with db.uow() as uow:
+            payment_id = service.create_payment(uow, tenant_id, draft).id
+            uow.commit()
+        raise refused
+    if call is not None:
+        _charge(db, tenant_id, payment_id, call, ranked, deadline, finish)
+    return payment_id
+
+
+def _begin_charge(uow: UnitOfWork, payment: Payment, *, only_channels: Sequence[str] | None,
+                  new_payment: bool = False) -> tuple[_Call, list[str]]:
+    """The first transaction's part of a confirmation: move to processing, route, record the attempt and
+    gather what the channel call needs. ``new_payment``: the payment was created (not yet flushed) in
+    this transaction, so it has no attempt yet."""
+    tenant_id = payment.tenant_id
+    service.begin_confirmation(uow, payment)
+    assert payment.method is not None
+    channels = service.eligible_channels(uow, tenant_id, method=payment.method, currency_code=payment.currency)
+    if only_channels:
+        channels = [c for c in channels if c.code in only_channels] or channels
+    if not channels:
+        raise InvalidRequest(f"No enabled channel takes {payment.method} in {payment.currency}.",
+                             code="no_channel_available", param="method")
+    if new_payment:
+        uow.session.flush()
+    segment = service.get_customer(uow, tenant_id, payment.customer_id).segment if payment.customer_id else None
+    decision = routing.decide(
+        uow, tenant_id, merchant_id=_routing_scope(payment), payment_id=payment.id, method=payment.method,
+        amount=payment.amount, currency=payment.currency, customer_segment=segment,
+        candidates=[routing.Candidate(c.code, service.expected_fee(c, payment.amount)) for c in channels])
+    attempt = service.record_attempt(uow, payment, channel=decision.ranked[0], decision_id=decision.id,
+                                     first=new_payment)
+    return _prepare_call(uow, payment, attempt, channels), list(decision.ranked)
+
+
+def _charge(db: Database, tenant_id: str, payment_id: str, call: _Call, ranked: list[str], deadline: timedelta,
+            finish: Finish | None) -> None:
+    """Call the channel with no transaction open, apply its answer, fail over while allowed."""
     give_up_at = db.clock.now() + deadline
     while True:
         result, latency = _pay(db, call)
@@ -205,6 +274,8 @@ def confirm_payment(db: Database, tenant_id: str, payment_id: str, *, method: st
                               next=ranked[tried + 1], error_code=attempt.error_code)
                 else:
                     service.fail_payment(uow, payment, attempt.error_code or "channel_failed", attempt.error_message)
+            if next_call is None and finish is not None:
+                finish(uow, payment)
             uow.commit()
         if next_call is None:
             break

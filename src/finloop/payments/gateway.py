@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -64,13 +65,34 @@ def seal_credentials(uow: UnitOfWork, tenant_id: str, credentials: dict[str, str
                              purpose=CREDENTIALS_PURPOSE)
 
 
-def channel_config(uow: UnitOfWork, channel: Channel) -> ChannelConfig:
+#: Unsealed channel credentials by (master key id, tenant, sealed text). A sealed text always unseals to the
+#: same credentials (new credentials are a new sealed text), so an entry is never stale; unsealing one is a
+#: key read and a decryption, once per process instead of once per payment. Bounded, oldest out first.
+_credentials: OrderedDict[tuple[str, str, str], dict[str, str]] = OrderedDict()
+_CREDENTIALS_CACHED = 256
+
+
+def _unsealed_credentials(uow: UnitOfWork, channel: Channel) -> dict[str, str]:
+    from finloop.vault import crypto
     from finloop.vault import service as vault
 
+    sealed = channel.credentials_sealed
+    cache_key = (crypto.master_key().id, channel.tenant_id, sealed)
+    with _lock:
+        found = _credentials.get(cache_key)
+    if found is None:
+        found = json.loads(vault.unseal_secret(uow, channel.tenant_id, sealed, purpose=CREDENTIALS_PURPOSE))
+        with _lock:
+            _credentials[cache_key] = found
+            while len(_credentials) > _CREDENTIALS_CACHED:
+                _credentials.popitem(last=False)
+    return dict(found)
+
+
+def channel_config(uow: UnitOfWork, channel: Channel) -> ChannelConfig:
     credentials: dict[str, str] = {}
     if channel.credentials_sealed:
-        credentials = json.loads(vault.unseal_secret(uow, channel.tenant_id, channel.credentials_sealed,
-                                                     purpose=CREDENTIALS_PURPOSE))
+        credentials = _unsealed_credentials(uow, channel)
     return ChannelConfig(code=channel.code, provider=channel.provider, base_url=channel.base_url,
                          settings=dict(channel.settings), credentials=credentials,
                          timeout_seconds=channel.timeout_ms / 1000)

@@ -21,8 +21,10 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
+from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from finloop.core.errors import Conflict
 from finloop.db.uow import UnitOfWork
@@ -79,19 +81,57 @@ class AccountSpec:
     rule: BalanceRule = BalanceRule.NONE
 
 
+# Account ids by (tenant, code, currency). An account is never deleted and its code never changes, so once
+# its row is committed the id of a code is fixed: it is looked up once per process, not on every posting.
+# Only the id is kept (no balance, no status: the posting reads and locks the row itself), and only after the
+# transaction that saw the row has committed, so a row created in a transaction that rolled back is never
+# remembered. Bounded: emptied when full.
+_account_ids: dict[tuple[str, str, str], str] = {}
+_ACCOUNT_IDS_CACHED = 100_000
+_SEEN = "finloop.payments.account_ids"
+
+
+def _stage(uow: UnitOfWork, key: tuple[str, str, str], account_id: str) -> str:
+    uow.session.info.setdefault(_SEEN, {})[key] = account_id
+    return account_id
+
+
+@event.listens_for(Session, "after_commit")
+def _remember_committed(session: Session) -> None:
+    # Fired for a released savepoint too: only the commit of the whole transaction counts.
+    if session.in_nested_transaction():
+        return
+    seen = session.info.pop(_SEEN, None)
+    if seen:
+        if len(_account_ids) + len(seen) > _ACCOUNT_IDS_CACHED:
+            _account_ids.clear()
+        _account_ids.update(seen)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_uncommitted(session: Session) -> None:
+    # A savepoint's rollback too, conservatively: what it saw may have been created inside it.
+    session.info.pop(_SEEN, None)
+
+
 def ensure_account(uow: UnitOfWork, tenant_id: str, spec: AccountSpec, currency: str) -> str:
     """The id of the account, created on first use. Two first uses racing both end with the same row."""
+    key = (tenant_id, spec.code, currency)
+    known = _account_ids.get(key)
+    if known is not None:
+        return known
     found = ledger.find_account_by_code(uow, tenant_id, spec.code, currency)
     if found is not None:
-        return found.id
+        return _stage(uow, key, found.id)
     try:
         with uow.session.begin_nested():
-            return ledger.create_account(uow, tenant_id, code=spec.code, type=spec.type, currency_code=currency,
-                                         balance_rule=spec.rule).id
+            created = ledger.create_account(uow, tenant_id, code=spec.code, type=spec.type, currency_code=currency,
+                                            balance_rule=spec.rule).id
     except (IntegrityError, Conflict):  # the ledger saw the racing row first, or the database did
         found = ledger.find_account_by_code(uow, tenant_id, spec.code, currency)
         assert found is not None  # the racing transaction committed it
-        return found.id
+        return _stage(uow, key, found.id)
+    return _stage(uow, key, created)
 
 
 def _channel_accounts(uow: UnitOfWork, payment: Payment, channel: str) -> tuple[str, str]:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from finloop.clearing.domain import channel_default_fee, cumulative_fee_returned, refund_fee_returned
 from finloop.core.errors import Conflict, InvalidRequest, InvariantViolation, NotFound
 from finloop.core.money import check_amount, is_currency
+from finloop.core.text import check_text
 from finloop.db.uow import UnitOfWork
 from finloop.payments import postings
 from finloop.payments.connectors.base import (
@@ -65,29 +66,19 @@ def next_query_delay(queries: int) -> timedelta:
     return timedelta(seconds=QUERY_LADDER_SECONDS[min(queries, len(QUERY_LADDER_SECONDS) - 1)])
 
 
-def _text(value: str | None, *, param: str, max_length: int, required: bool = False) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise InvalidRequest(f"{param} is required.", code="parameter_missing", param=param)
-    if len(value) > max_length or not value.isprintable():
-        raise InvalidRequest(f"{param} is at most {max_length} printable characters.", code="invalid_text",
-                             param=param)
-    return value
-
-
 # ------------------------------------------------------------------------------------------ merchants etc.
 
 
 def create_merchant(uow: UnitOfWork, tenant_id: str, *, reference: str, name: str,
                     refund_approval_amount: int | None = None, metadata: dict[str, Any] | None = None) -> Merchant:
-    reference = _text(reference, param="reference", max_length=100, required=True)
+    reference = check_text(reference, param="reference", max_length=100, required=True)
     if uow.session.scalar(select(Merchant.id).where(Merchant.tenant_id == tenant_id,
                                                     Merchant.reference == reference)):
         raise Conflict(f"A merchant with reference {reference} exists.", code="merchant_exists", param="reference")
     if refund_approval_amount is not None:
         check_amount(refund_approval_amount, allow_negative=False)
     merchant = Merchant(id=uow.ids.new("merchant"), tenant_id=tenant_id, reference=reference,
-                        name=_text(name, param="name", max_length=200, required=True), status="active",
+                        name=check_text(name, param="name", max_length=200, required=True), status="active",
                         refund_approval_amount=refund_approval_amount, meta=metadata or {},
                         created_at=uow.clock.now())
     uow.session.add(merchant)
@@ -128,12 +119,12 @@ def list_merchants(uow: UnitOfWork, tenant_id: str, *, after: str | None, limit:
 
 def create_customer(uow: UnitOfWork, tenant_id: str, *, reference: str, segment: str | None = None,
                     metadata: dict[str, Any] | None = None) -> Customer:
-    reference = _text(reference, param="reference", max_length=100, required=True)
+    reference = check_text(reference, param="reference", max_length=100, required=True)
     if uow.session.scalar(select(Customer.id).where(Customer.tenant_id == tenant_id,
                                                     Customer.reference == reference)):
         raise Conflict(f"A customer with reference {reference} exists.", code="customer_exists", param="reference")
     customer = Customer(id=uow.ids.new("customer"), tenant_id=tenant_id, reference=reference,
-                        segment=_text(segment, param="segment", max_length=50) or None, meta=metadata or {},
+                        segment=check_text(segment, param="segment", max_length=50) or None, meta=metadata or {},
                         created_at=uow.clock.now())
     uow.session.add(customer)
     uow.session.flush()
@@ -273,7 +264,9 @@ class PaymentDraft:
     metadata: dict[str, Any] | None = None
 
 
-def create_payment(uow: UnitOfWork, tenant_id: str, draft: PaymentDraft) -> Payment:
+def create_payment(uow: UnitOfWork, tenant_id: str, draft: PaymentDraft, *, flush: bool = True) -> Payment:
+    """Validate and add the payment. ``flush=False`` leaves the row to the caller's next flush (a caller that
+    moves it on in the same transaction writes it once)."""
     if draft.purpose == "wallet_top_up":
         if draft.merchant_id is not None:
             raise InvalidRequest("A wallet top-up has no merchant.", code="invalid_purpose", param="merchant_id")
@@ -286,7 +279,10 @@ def create_payment(uow: UnitOfWork, tenant_id: str, draft: PaymentDraft) -> Paym
     elif draft.purpose == "order":
         if draft.merchant_id is None:
             raise InvalidRequest("A payment needs its merchant.", code="parameter_missing", param="merchant_id")
-        get_merchant(uow, tenant_id, draft.merchant_id)
+        # Only whether it is the tenant's: its id, not the whole row.
+        if uow.session.scalar(select(Merchant.id).where(Merchant.tenant_id == tenant_id,
+                                                        Merchant.id == draft.merchant_id)) is None:
+            raise NotFound(f"No such merchant: {draft.merchant_id}.", code="merchant_not_found", param="merchant_id")
     else:
         raise InvalidRequest("purpose is 'order' or 'wallet_top_up'.", code="invalid_purpose", param="purpose")
     if draft.customer_id:
@@ -319,12 +315,13 @@ def create_payment(uow: UnitOfWork, tenant_id: str, draft: PaymentDraft) -> Paym
         amount=draft.amount, currency=draft.currency, captured_amount=0,
         refunded_amount=0, fee_amount=0, method=method, capture_method=draft.capture_method,
         status=(PaymentStatus.REQUIRES_CONFIRMATION if ready else PaymentStatus.REQUIRES_PAYMENT_METHOD).value,
-        order_reference=_text(draft.order_reference, param="order_reference", max_length=100),
-        description=_text(draft.description, param="description", max_length=500), meta=draft.metadata or {},
+        order_reference=check_text(draft.order_reference, param="order_reference", max_length=100),
+        description=check_text(draft.description, param="description", max_length=500), meta=draft.metadata or {},
         card_id=draft.card_id, channel=None, next_action=None, failure_code=None, failure_message=None,
         is_disputed=False, ledger_entry_id=None, version=0, created_at=now, updated_at=now)
     uow.session.add(payment)
-    uow.session.flush()
+    if flush:
+        uow.session.flush()
     return payment
 
 
@@ -427,9 +424,11 @@ def begin_confirmation(uow: UnitOfWork, payment: Payment) -> None:
     payment.failure_code = payment.failure_message = None
 
 
-def record_attempt(uow: UnitOfWork, payment: Payment, *, channel: str, decision_id: str | None) -> Attempt:
-    sequence = (uow.session.scalar(select(Attempt.sequence).where(Attempt.payment_id == payment.id)
-                                   .order_by(Attempt.sequence.desc()).limit(1)) or 0) + 1
+def record_attempt(uow: UnitOfWork, payment: Payment, *, channel: str, decision_id: str | None,
+                   first: bool = False) -> Attempt:
+    """``first``: the payment was created in this transaction, so it has no attempt yet (nothing to read)."""
+    sequence = 1 if first else (uow.session.scalar(select(Attempt.sequence).where(Attempt.payment_id == payment.id)
+                                                   .order_by(Attempt.sequence.desc()).limit(1)) or 0) + 1
     now = uow.clock.now()
     attempt = Attempt(id=uow.ids.new("attempt"), tenant_id=payment.tenant_id, payment_id=payment.id,
                       sequence=sequence, channel=channel, status=AttemptStatus.PENDING.value, amount=payment.amount,
@@ -554,9 +553,9 @@ def fail_payment(uow: UnitOfWork, payment: Payment, code: str, message: str | No
 
 
 def _succeed(uow: UnitOfWork, payment: Payment, attempt: Attempt, captured: int, channel_fee: int | None) -> None:
-    channel = channel_by_code(uow, payment.tenant_id, attempt.channel)
     fee = channel_fee if channel_fee is not None else expected_fee(
-        channel, captured, uow=uow, method=payment.method, currency=payment.currency)
+        channel_by_code(uow, payment.tenant_id, attempt.channel), captured, uow=uow, method=payment.method,
+        currency=payment.currency)
     attempt.fee_amount = fee
     _move(uow, payment, PaymentStatus.SUCCEEDED)
     payment.captured_amount = captured
@@ -737,7 +736,7 @@ def create_refund(uow: UnitOfWork, payment: Payment, *, amount: int | None, reas
     refund = Refund(id=uow.ids.new("refund"), tenant_id=payment.tenant_id, payment_id=payment.id,
                     attempt_id=attempt_id, channel=route, amount=to_refund, currency=payment.currency,
                     fee_returned_amount=fee_back, status=RefundStatus.PENDING.value,
-                    reason=_text(reason, param="reason", max_length=500), channel_refund_ref=None, error_code=None,
+                    reason=check_text(reason, param="reason", max_length=500), channel_refund_ref=None, error_code=None,
                     error_message=None, approval_id=None, is_automatic=False, ledger_entry_id=None, queries=0,
                     next_query_at=now + next_query_delay(0), created_at=now, updated_at=now)
     payment.refunded_amount += to_refund

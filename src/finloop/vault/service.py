@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import threading
 from collections.abc import Sequence
@@ -127,6 +129,28 @@ def _key_by_id(uow: UnitOfWork, key_id: str) -> VaultKey | None:
     return uow.session.get(VaultKey, key_id)
 
 
+#: The purpose of each key read from the database. A key's id, purpose and material never change (rotation
+#: makes a new key; a master-key rotation re-wraps the same material), so a key unwrapped once is not read again.
+_purposes: dict[str, str] = {}
+
+
+def _key_material(uow: UnitOfWork, key_id: str) -> tuple[str, bytes] | None:
+    """(purpose, data key) of the key ``key_id``; None when there is no such key. Read and unwrapped on first
+    use in this process (under the configured master key), then from memory."""
+    master = crypto.master_key()
+    with _cache_lock:
+        key, purpose = _cache.get((master.id, key_id)), _purposes.get(key_id)
+    if key is not None and purpose is not None:
+        return purpose, key
+    row = _key_by_id(uow, key_id)
+    if row is None:
+        return None
+    key = _unwrap(row, master)
+    with _cache_lock:
+        _purposes[row.id] = row.purpose
+    return row.purpose, key
+
+
 def read_key(row: VaultKey) -> VaultKeyRead:
     return VaultKeyRead(id=row.id, purpose=row.purpose, version=row.version, status=row.status,
                         master_key_id=row.master_key_id, created_at=row.created_at, retired_at=row.retired_at)
@@ -233,6 +257,17 @@ def rotate_master_key(uow: UnitOfWork, *, old: MasterKey, new: MasterKey, actor:
 # ---------------------------------------------------------------------------------------------- cards
 
 
+def index_key(uow: UnitOfWork, label: bytes, *, create: bool = True) -> bytes | None:
+    """A key for keyed (HMAC) indexes of personal data, derived from the fingerprint key under ``label``.
+    That key is never rotated (only re-wrapped when the master key changes), so indexes made with it stay
+    valid across rotations. None when there is no fingerprint key yet and ``create`` is false."""
+    row = (_active_key(uow, KeyPurpose.FINGERPRINT) if create
+           else _active_rows(uow).get(KeyPurpose.FINGERPRINT.value))
+    if row is None:
+        return None
+    return hmac.new(_unwrap(row), label, hashlib.sha256).digest()
+
+
 def card_aad(tenant_id: str, card_id: str) -> bytes:
     return b"finloop.vault.card.v1\x00" + tenant_id.encode() + b"\x00" + card_id.encode()
 
@@ -278,11 +313,17 @@ def tokenize_card(uow: UnitOfWork, tenant_id: str, *, number: str, exp_month: in
     return _record(card)
 
 
+_CARDS_READ = "finloop.vault.cards_read"
+
+
 def _card(uow: UnitOfWork, tenant_id: str, card_id: str, *, for_update: bool = False) -> Card:
     query = select(Card).where(Card.id == card_id, Card.tenant_id == tenant_id)
     card = uow.session.scalar(query.with_for_update() if for_update else query)
     if card is None:
         raise NotFound(f"No card {card_id[:40]!r}.", code="card_not_found", param="card_id")
+    # The session holds its rows weakly: kept for the unit of work, so that revealing a card this
+    # transaction already read (a payment checked it, then charges it) does not read it again.
+    uow.session.info.setdefault(_CARDS_READ, {})[card.id] = card
     return card
 
 
@@ -302,14 +343,18 @@ def list_cards(uow: UnitOfWork, tenant_id: str, *, customer_id: str | None = Non
 
 def reveal_card(uow: UnitOfWork, tenant_id: str, card_id: str) -> CardData:
     """The card in clear, for one connector call; add the CVC with ``dataclasses.replace`` if the payer gave one."""
-    card = _card(uow, tenant_id, card_id)
+    # By primary key: a card this transaction already read (the payment it pays was just checked) is not
+    # read again; the tenant is checked all the same.
+    card = uow.session.get(Card, card_id)
+    if card is None or card.tenant_id != tenant_id:
+        raise NotFound(f"No card {card_id[:40]!r}.", code="card_not_found", param="card_id")
     if card.ciphertext is None or card.nonce is None or card.key_id is None:
         raise InvalidRequest("The card was deleted: its number no longer exists.", code="card_deleted",
                              param="card_id")
-    row = _key_by_id(uow, card.key_id)
-    if row is None:
+    material = _key_material(uow, card.key_id)
+    if material is None:
         raise DecryptionFailed(f"Card {card.id} names vault key {card.key_id}, which does not exist.")
-    plaintext = crypto.decrypt(_unwrap(row), card.nonce, card.ciphertext, card_aad(tenant_id, card.id),
+    plaintext = crypto.decrypt(material[1], card.nonce, card.ciphertext, card_aad(tenant_id, card.id),
                                what=f"Card {card.id}")
     payload = json.loads(plaintext)
     return CardData(number=payload["number"], exp_month=card.exp_month, exp_year=card.exp_year,
@@ -377,10 +422,10 @@ def sealed_key_id(sealed: str) -> str:
 def unseal_secret(uow: UnitOfWork, tenant_id: str, sealed: str, *, purpose: str) -> bytes:
     _check_purpose(purpose)
     key_id, nonce, ciphertext = _parse_sealed(sealed)
-    row = _key_by_id(uow, key_id)
-    if row is None or row.purpose != KeyPurpose.DATA.value:
+    material = _key_material(uow, key_id)
+    if material is None or material[0] != KeyPurpose.DATA.value:
         raise DecryptionFailed(f"The sealed secret names vault key {key_id[:40]!r}, which does not exist.")
-    return crypto.decrypt(_unwrap(row), nonce, ciphertext, _secret_aad(tenant_id, purpose), what="The sealed secret")
+    return crypto.decrypt(material[1], nonce, ciphertext, _secret_aad(tenant_id, purpose), what="The sealed secret")
 
 
 def reseal_secret(uow: UnitOfWork, tenant_id: str, sealed: str, *, purpose: str) -> str:
