@@ -162,7 +162,8 @@ def test_builtin_housekeeping_expires_holds_purges_keys_and_drains_the_outbox(db
     assert {o.job: (o.status, o.processed) for o in report.outcomes} == {
         "ledger.expire_holds": ("succeeded", 1), "outbox.drain": ("succeeded", 1),
         "idempotency.purge": ("succeeded", 1), "payments.resolve_open": ("succeeded", 0),
-        "payments.expire_disputes": ("succeeded", 0), "payouts.process": ("succeeded", 0)}
+        "payments.expire_disputes": ("succeeded", 0), "payouts.process": ("succeeded", 0),
+        "risk.velocity_prune": ("succeeded", 0)}
     assert delivered == [{"hold": hold.id}]
     with db.uow(read_only=True) as uow:
         assert service.get_hold(uow, tenant.id, hold.id).status == HoldStatus.EXPIRED

@@ -73,7 +73,7 @@ PREFIXES = {
     "sweep": "swp",
     # risk
     "rule_set": "rs",
-    "rule_set_version": "rsv",
+    "rule_set_version": "rsn",
     "risk_decision": "dec",
     "risk_list_entry": "rle",
 }

@@ -7,11 +7,12 @@ from finloop.worker.jobs import (
     payouts,
     platform,
     reconciliation,
+    risk,
     settlement,
     splits,
     wealth,
     webhooks,
 )
 
-__all__ = ["clearing", "ledger", "payments", "payouts", "platform", "reconciliation", "settlement", "splits",
+__all__ = ["clearing", "ledger", "payments", "payouts", "platform", "reconciliation", "risk", "settlement", "splits",
            "wealth", "webhooks"]
