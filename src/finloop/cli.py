@@ -18,7 +18,10 @@ from finloop.payments.routing.cli import routing_app
 from finloop.payouts.cli import payouts_app
 from finloop.reconciliation import match_cli
 from finloop.reconciliation.cli import reconciliation_app
+from finloop.risk.aml import cli as aml_cli
+from finloop.risk.cases import cli as cases_cli
 from finloop.risk.cli import risk_app
+from finloop.risk.ml import cli as ml_cli
 from finloop.settlement.cli import settlement_app
 from finloop.splits.cli import splits_app
 from finloop.vault.cli import vault_app
@@ -50,6 +53,7 @@ app.add_typer(wealth_app, name="wealth")
 app.add_typer(risk_app, name="risk")
 app.command("worker")(worker)
 assert match_cli  # its commands register themselves on the reconciliation app
+assert aml_cli and cases_cli and ml_cli  # theirs on the risk app
 console = Console(emoji=False)
 
 

@@ -12,7 +12,10 @@ from finloop.payments.routing.endpoints import router as routing_router
 from finloop.payouts.endpoints import router as payouts_router
 from finloop.reconciliation.endpoints import router as reconciliation_router
 from finloop.reconciliation.match_endpoints import router as matching_router
+from finloop.risk.aml.endpoints import router as aml_router
+from finloop.risk.cases.endpoints import router as cases_router
 from finloop.risk.endpoints import router as risk_router
+from finloop.risk.ml.endpoints import router as ml_router
 from finloop.settlement.endpoints import router as settlement_router
 from finloop.splits.endpoints import router as splits_router
 from finloop.tenancy.endpoints import router as tenancy_router
@@ -36,3 +39,6 @@ api_router.include_router(reconciliation_router)
 api_router.include_router(matching_router)
 api_router.include_router(wealth_router)
 api_router.include_router(risk_router)
+api_router.include_router(cases_router)
+api_router.include_router(aml_router)
+api_router.include_router(ml_router)

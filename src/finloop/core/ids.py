@@ -76,6 +76,11 @@ PREFIXES = {
     "rule_set_version": "rsn",
     "risk_decision": "dec",
     "risk_list_entry": "rle",
+    "risk_case": "case",
+    "aml_alert": "aml",
+    "screening": "scr",
+    "watchlist_entry": "wle",
+    "risk_model": "mdl",
 }
 
 

@@ -30,6 +30,9 @@ def load_all_models() -> None:
     import finloop.payouts.models
     import finloop.reconciliation.match_models
     import finloop.reconciliation.models
+    import finloop.risk.aml.models
+    import finloop.risk.cases.models
+    import finloop.risk.ml.models
     import finloop.risk.models
     import finloop.risk.velocity_models
     import finloop.settlement.models

@@ -75,6 +75,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "wealth.trade": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT}),
     "risk.configure": frozenset({Role.ADMIN, Role.RISK_ANALYST}),
     "risk.decide": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT, Role.RISK_ANALYST}),
+    "risk.review": frozenset({Role.ADMIN, Role.RISK_ANALYST}),
 }
 
 API_KEY_PREFIX = "fl_sk_"

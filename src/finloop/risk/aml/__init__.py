@@ -1,0 +1,1 @@
+"""Anti-money-laundering: transaction monitoring scenarios and sanctions screening."""

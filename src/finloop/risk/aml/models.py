@@ -1,0 +1,3 @@
+"""Risk aml tables."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Risk control: cases and the review queue."""

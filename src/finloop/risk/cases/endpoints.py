@@ -1,0 +1,7 @@
+"""Risk cases HTTP endpoints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["risk"])

@@ -1,0 +1,3 @@
+"""Risk cases tables."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Anti-fraud models: training, registry, explanations and drift."""

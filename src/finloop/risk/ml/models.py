@@ -1,0 +1,3 @@
+"""Risk ml tables."""
+
+from __future__ import annotations
