@@ -250,7 +250,7 @@ def confirm_payment(payment_id: Id, writer: CurrentWriter,  # type: ignore[no-un
     return writer.run_flow(
         lambda: flows.confirm_payment(writer.db, writer.tenant_id, payment_id,
                                       method=body.method.value if body.method else None, card_id=body.card_id,
-                                      finish=_answer_with_payment(writer, 200)),
+                                      finish=_answer_with_payment(writer, 200), risk_context=body.risk_context()),
         _payment_reader(writer.tenant_id, payment_id), permission="payments.write")
 
 

@@ -47,7 +47,10 @@ from finloop.payments.connectors.base import (
 )
 from finloop.payments.models import Attempt, Channel, Payment, Refund
 from finloop.payments.routing import service as routing
-from finloop.payments.state import AttemptStatus, PaymentStatus, RefundStatus
+from finloop.payments.state import AttemptStatus, PaymentStatus, RefundStatus, WithdrawalStatus
+from finloop.risk import service as risk
+from finloop.risk import wiring as risk_wiring
+from finloop.risk.domain import Outcome as RiskOutcome
 from finloop.tenancy.service import Principal
 
 log = structlog.get_logger("finloop.payments")
@@ -152,18 +155,33 @@ Finish = Callable[[UnitOfWork, Payment], None]
 
 def confirm_payment(db: Database, tenant_id: str, payment_id: str, *, method: str | None = None,
                     card_id: str | None = None, deadline: timedelta = CONFIRM_DEADLINE,
-                    only_channels: Sequence[str] | None = None, finish: Finish | None = None) -> None:
-    """Route and charge. ``only_channels`` narrows the candidates (the hosted page picks the scanning
-    app's channel); when none of them can take the payment, routing chooses among all."""
+                    only_channels: Sequence[str] | None = None, finish: Finish | None = None,
+                    risk_context: Mapping[str, str] | None = None, resume_review: bool = False) -> None:
+    """Decide (risk), route and charge. ``only_channels`` narrows the candidates (the hosted page picks the
+    scanning app's channel); when none of them can take the payment, routing chooses among all.
+
+    The risk decision comes first, in this first transaction (``finloop.risk.wiring.gate_payment``): a
+    decline fails the payment and a review parks it, both without calling a channel. ``risk_context``:
+    the request's ``device_id``, ``ip`` and ``ip_country``. ``resume_review``: continue a payment its
+    risk review approved (no second decision)."""
     with db.uow() as uow:
         payment = service.get_payment(uow, tenant_id, payment_id, lock=True)
-        if method is not None or card_id is not None:
+        if resume_review:
+            if method is not None or card_id is not None:
+                raise InvalidRequest("A reviewed payment keeps its method.", code="invalid_request", param="method")
+        elif method is not None or card_id is not None:
             if payment.status != PaymentStatus.REQUIRES_PAYMENT_METHOD.value:
                 raise Conflict("The payment already has its payment method.", code="payment_state_conflict",
                                param="method")
             service.attach_method(uow, payment, method=method or PaymentMethod.CARD.value, card_id=card_id)
         elif payment.status == PaymentStatus.REQUIRES_PAYMENT_METHOD.value:
             raise InvalidRequest("Give the payment a method to confirm it.", code="parameter_missing", param="method")
+        if not risk_wiring.gate_payment(uow, payment, context=risk_context, resume=resume_review):
+            # Declined (failed) or parked for review: no channel is called.
+            if finish is not None:
+                finish(uow, payment)
+            uow.commit()
+            return
         if payment.method == PaymentMethod.WALLET.value:
             service.pay_from_wallet(uow, payment)
             if finish is not None:
@@ -191,7 +209,11 @@ def create_and_confirm(db: Database, tenant_id: str, draft: service.PaymentDraft
             if payment.status == PaymentStatus.REQUIRES_PAYMENT_METHOD.value:
                 raise InvalidRequest("Give the payment a method to confirm it.", code="parameter_missing",
                                      param="method")
-            if payment.method == PaymentMethod.WALLET.value:
+            if not risk_wiring.gate_payment(uow, payment):
+                # Declined (failed) or parked for review: no channel is called.
+                uow.session.flush()
+                call = None
+            elif payment.method == PaymentMethod.WALLET.value:
                 uow.session.flush()
                 service.pay_from_wallet(uow, payment)
                 call = None
@@ -369,11 +391,24 @@ def _close_at_channel(db: Database, tenant_id: str, payment_id: str, connector: 
 
 def refund_payment(db: Database, tenant_id: str, payment_id: str, *, amount: int | None = None,
                    reason: str = "", requested_by: Principal | None = None) -> str:
+    """Decide (risk), record and send a refund. A risk decline raises ``risk_declined`` (422) with only the
+    decision kept; a review parks the refund (``requires_approval``) until its case is closed."""
     with db.uow() as uow:
         payment = service.get_payment(uow, tenant_id, payment_id, lock=True)
+        decision = risk_wiring.decide_refund(uow, payment, amount)
+        # The refund is checked and recorded inside a savepoint: a bad request still fails as before (nothing
+        # written), a declined one keeps only its decision.
+        savepoint = uow.session.begin_nested()
         refund = service.create_refund(uow, payment, amount=amount, reason=reason, requested_by=requested_by)
+        if decision.outcome is RiskOutcome.DECLINE:
+            savepoint.rollback()
+            uow.commit()
+            raise risk_wiring.declined_error(decision)
+        savepoint.commit()
         refund_id = refund.id
-        if refund.channel == service.WALLET_ROUTE and refund.status == RefundStatus.PENDING.value:
+        if decision.outcome is RiskOutcome.REVIEW:
+            risk_wiring.park_refund(uow, refund, decision)
+        elif refund.channel == service.WALLET_ROUTE and refund.status == RefundStatus.PENDING.value:
             service.refund_to_wallet(uow, payment, refund)
         uow.commit()
     execute_refund(db, tenant_id, refund_id)
@@ -444,11 +479,28 @@ def run_pending_refunds(db: Database, *, tenant_id: str, payment_id: str) -> Non
 
 def withdraw(db: Database, tenant_id: str, customer_id: str, *, channel: str, amount: int, currency: str,
              account_name: str, account_number: str, bank_code: str | None = None) -> str:
-    """Hold the amount in the wallet, send the payout, and post or void the hold by the answer."""
+    """Decide (risk), hold the amount in the wallet, send the payout, and post or void the hold by the answer.
+
+    A risk decline raises ``risk_declined`` (422) with only the decision kept (no withdrawal, no hold); a
+    review parks the withdrawal (``requires_approval``, the amount held) until its case is closed."""
     with db.uow() as uow:
+        decision = risk.decide(uow, tenant_id, event_type="withdrawal", event=risk_wiring.withdrawal_event(
+            customer_id=customer_id, channel=channel, amount=amount, currency=currency,
+            account_number=account_number), object_ref=customer_id)
+        savepoint = uow.session.begin_nested()
         withdrawal = wallets.begin_withdrawal(uow, tenant_id, customer_id, channel_code=channel, amount=amount,
                                               currency=currency, account_name=account_name,
                                               account_number=account_number, bank_code=bank_code)
+        if decision.outcome is RiskOutcome.DECLINE:
+            savepoint.rollback()
+            uow.commit()
+            raise risk_wiring.declined_error(decision)
+        savepoint.commit()
+        if decision.outcome is RiskOutcome.REVIEW:
+            risk_wiring.park_withdrawal(uow, withdrawal, decision)
+            withdrawal_id = withdrawal.id
+            uow.commit()
+            return withdrawal_id
         connector = gateway.connector_for(uow, service.channel_by_code(uow, tenant_id, channel))
         request = PayoutRequest(reference=withdrawal.id, amount=amount, currency=currency,
                                 account_name=withdrawal.account_name,
@@ -466,6 +518,54 @@ def withdraw(db: Database, tenant_id: str, customer_id: str, *, channel: str, am
                               error_message=f"Channel {channel} cannot pay out.")
     _apply_payout(db, tenant_id, withdrawal_id, result)
     return withdrawal_id
+
+
+def send_approved_withdrawal(db: Database, tenant_id: str, withdrawal_id: str) -> None:
+    """Send a withdrawal its risk review approved (``pending``): processing, then the payout, then its answer."""
+    with db.uow() as uow:
+        withdrawal = wallets.get_withdrawal(uow, tenant_id, withdrawal_id, lock=True)
+        if withdrawal.status != WithdrawalStatus.PENDING.value:
+            return
+        connector = gateway.connector_for(uow, service.channel_by_code(uow, tenant_id, withdrawal.channel))
+        request = PayoutRequest(reference=withdrawal.id, amount=withdrawal.amount, currency=withdrawal.currency,
+                                account_name=withdrawal.account_name,
+                                account_number=wallets.account_number(uow, withdrawal),
+                                bank_code=withdrawal.bank_code, description=f"withdrawal {withdrawal.id}")
+        withdrawal.status = WithdrawalStatus.PROCESSING.value
+        withdrawal.updated_at = uow.clock.now()
+        withdrawal.next_query_at = uow.clock.now() + service.next_query_delay(0)
+        uow.commit()
+    if isinstance(connector, PayoutSender):
+        try:
+            result = connector.payout(request)
+        except ExternalServiceError as exc:
+            result = PayoutResult(Outcome.UNKNOWN, withdrawal_id, error_code=exc.code)
+    else:
+        result = PayoutResult(Outcome.FAILED, withdrawal_id, error_code="payout_not_supported")
+    _apply_payout(db, tenant_id, withdrawal_id, result)
+
+
+def resume_reviewed(db: Database, *, limit: int = 100) -> int:
+    """Continue what a risk review approved: confirm approved payments through the normal flow (no second
+    decision) and send approved withdrawals. Returns how many were continued. A payment whose confirmation
+    now refuses (no channel...) fails with that error's code instead of waiting forever."""
+    with db.uow(read_only=True) as uow:
+        payments = risk_wiring.approved_payments(uow, limit=limit)
+        withdrawals = risk_wiring.pending_withdrawals(uow, limit=limit)
+    for tenant_id, payment_id in payments:
+        try:
+            confirm_payment(db, tenant_id, payment_id, resume_review=True)
+        except FinloopError as error:
+            with db.uow() as uow:
+                payment = service.get_payment(uow, tenant_id, payment_id, lock=True)
+                if risk_wiring.review_of(payment) is not None and \
+                        payment.status == PaymentStatus.REQUIRES_CONFIRMATION.value:
+                    service.begin_confirmation(uow, payment)
+                    service.fail_payment(uow, payment, error.code, error.message)
+                    uow.commit()
+    for tenant_id, withdrawal_id in withdrawals:
+        send_approved_withdrawal(db, tenant_id, withdrawal_id)
+    return len(payments) + len(withdrawals)
 
 
 def _apply_payout(db: Database, tenant_id: str, withdrawal_id: str, result: PayoutResult) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from finloop.api.types import Amount, CurrencyCode, Line, Metadata, NonNegativeAmount
 from finloop.payments.connectors.base import PaymentMethod
@@ -116,6 +117,26 @@ class PaymentCreate(Strict):
 class PaymentConfirm(Strict):
     method: PaymentMethod | None = None
     card_id: ObjectId | None = None
+    device_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:\-]{1,100}$",
+                                    description="The customer's device, for the risk decision.")] | None = None
+    ip: Annotated[str, Field(min_length=2, max_length=45, description="The customer's IPv4 or IPv6 address, for "
+                                                                      "the risk decision.")] | None = None
+    ip_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2 country of the IP.")
+                          ] | None = None
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError("ip is an IPv4 or IPv6 address") from None
+
+    def risk_context(self) -> dict[str, str]:
+        return {k: v for k, v in (("device_id", self.device_id), ("ip", self.ip), ("ip_country", self.ip_country))
+                if v is not None}
 
 
 class PaymentCapture(Strict):
@@ -127,7 +148,8 @@ class PaymentCancel(Strict):
 
 
 class NextAction(BaseModel):
-    type: str
+    type: str = Field(description="qr_code, redirect, app... or risk_review (parked until its case is closed).")
+    case_id: str | None = Field(None, description="The risk case of a risk_review.")
     qr_code: str | None = None
     redirect_url: str | None = None
     app_payload: str | None = None

@@ -109,6 +109,8 @@ RESERVING_REFUND_STATUSES = frozenset({R.REQUIRES_APPROVAL, R.PENDING, R.PROCESS
 
 
 class WithdrawalStatus(StrEnum):
+    REQUIRES_APPROVAL = "requires_approval"  # parked by a risk review: held, not sent
+    PENDING = "pending"          # approved by its risk review, held, to be sent by payments.resume_reviewed
     PROCESSING = "processing"    # held in the ledger, the payout is under way
     UNKNOWN = "unknown"          # the payout's reply was lost: query it
     SUCCEEDED = "succeeded"      # the hold is posted

@@ -78,11 +78,29 @@ def use_bank(sender: PayoutSender) -> Iterator[PayoutSender]:
 def request_payout(db: Database, tenant_id: str, *, party_kind: PartyKind, party_id: str, amount: int,
                    currency: str, payout_account_id: str | None = None, requested_by: Principal | None = None,
                    send: bool = True) -> str:
-    """Request a payout in one transaction and (unless parked for approval) send it at once."""
+    """Decide (risk), request a payout in one transaction and (unless parked) send it at once.
+
+    A risk decline raises ``risk_declined`` (422) with only the decision kept (no payout, no hold); a review
+    parks the payout (``pending_approval``, the amount held) until its case is closed."""
+    from finloop.risk import service as risk
+    from finloop.risk import wiring as risk_wiring
+    from finloop.risk.domain import Outcome as RiskOutcome
+
     with db.uow() as uow:
+        decision = risk.decide(uow, tenant_id, event_type="payout", event=risk_wiring.payout_event(
+            party_kind=str(party_kind), party_id=party_id, amount=amount, currency=currency,
+            payout_account_id=payout_account_id), object_ref=party_id[:100] or None)
+        savepoint = uow.session.begin_nested()
         payout = service.request_payout(uow, tenant_id, party_kind=party_kind, party_id=party_id, amount=amount,
                                         currency=currency, payout_account_id=payout_account_id,
                                         requested_by=requested_by)
+        if decision.outcome is RiskOutcome.DECLINE:
+            savepoint.rollback()
+            uow.commit()
+            raise risk_wiring.declined_error(decision)
+        savepoint.commit()
+        if decision.outcome is RiskOutcome.REVIEW:
+            risk_wiring.park_payout(uow, payout, decision)
         payout_id, status = payout.id, payout.status
         uow.commit()
     if send and status == PayoutStatus.APPROVED.value:

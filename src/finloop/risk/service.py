@@ -49,6 +49,7 @@ from finloop.risk.domain import (
     thresholds_json,
     verdict,
 )
+from finloop.risk.ml import service as risk_ml
 from finloop.risk.models import RiskDecision, RuleSet, RuleSetVersion
 from finloop.risk.state import VersionStatus, check_version_transition
 from finloop.tenancy.service import Principal
@@ -555,7 +556,8 @@ def decide(uow: UnitOfWork, tenant_id: str, *, event_type: str, event: Mapping[s
     velocity_event = {**event, "type": event_type}
     member = risk_lists.memberships(uow, tenant_id, event, at=at)
     features = velocity.features(uow, tenant_id, velocity_event, at=at)
-    model_scores: dict[str, int] = {}
+    scored = risk_ml.score(uow, tenant_id, features=features, event=event)
+    model_scores: dict[str, int] = scored.scores
     context = risk_rules.make_context(context_values(event_type, event, at=at, features=features,
                                                      lists=member.lists, model=model_scores))
     rule_set_id, live_id, shadow_id = _rule_set_for(uow, tenant_id, event_type)
@@ -572,7 +574,8 @@ def decide(uow: UnitOfWork, tenant_id: str, *, event_type: str, event: Mapping[s
         id=uow.ids.new("risk_decision"), tenant_id=tenant_id, event_type=event_type, event=mask_event(event),
         features=features, lists=list(member.lists), bypassed=sorted(member.bypass), model_scores=model_scores,
         fired=[f.to_json() for f in result.fired], score=result.score, outcome=result.outcome.value,
-        reasons=list(result.reasons), rule_set_id=rule_set_id, rule_set_version_id=live_id, model_versions={},
+        reasons=list(result.reasons), rule_set_id=rule_set_id, rule_set_version_id=live_id,
+        model_versions=dict(scored.versions),
         shadow_version_id=shadow_id, shadow_outcome=shadow.outcome.value if shadow else None,
         shadow_score=shadow.score if shadow else None, shadow_fired=[f.to_json() for f in shadow.fired] if shadow
         else [], object_ref=object_ref, label=None, labelled_at=None, decided_at=at)

@@ -1,6 +1,7 @@
 """Built-in jobs. Each module registers its jobs on import; add a domain's module to the imports below."""
 
 from finloop.worker.jobs import (
+    aml,
     clearing,
     ledger,
     payments,
@@ -14,5 +15,5 @@ from finloop.worker.jobs import (
     webhooks,
 )
 
-__all__ = ["clearing", "ledger", "payments", "payouts", "platform", "reconciliation", "risk", "settlement", "splits",
-           "wealth", "webhooks"]
+__all__ = ["aml", "clearing", "ledger", "payments", "payouts", "platform", "reconciliation", "risk", "settlement",
+           "splits", "wealth", "webhooks"]

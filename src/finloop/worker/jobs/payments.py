@@ -18,3 +18,10 @@ def expire_disputes(ctx: JobContext) -> None:
     # A dispute whose evidence was not submitted by its due date is lost.
     with ctx.step() as uow:
         ctx.processed += disputes.expire_overdue(uow, now=uow.clock.now())
+
+
+@job("payments.resume_reviewed", schedule=Every(30.0), lease_seconds=300.0)
+def resume_reviewed(ctx: JobContext) -> None:
+    # Payments and withdrawals a risk review approved: confirmed / sent through the normal flows, each
+    # channel call between its own two transactions (so no step here).
+    ctx.processed += flows.resume_reviewed(ctx.db, limit=200)
