@@ -10,8 +10,10 @@ from finloop.audit.cli import audit_app
 from finloop.bench.cli import bench_app
 from finloop.clearing.cli import clearing_app
 from finloop.config import get_settings
+from finloop.credit.cli import credit_app
 from finloop.db.uow import Database
 from finloop.ledger.cli import export_app
+from finloop.onboarding.cli import onboarding_app
 from finloop.payments.cli import payments_app
 from finloop.payments.connectors.cli import sandbox_app
 from finloop.payments.routing.cli import routing_app
@@ -22,6 +24,7 @@ from finloop.risk.aml import cli as aml_cli
 from finloop.risk.cases import cli as cases_cli
 from finloop.risk.cli import risk_app
 from finloop.risk.ml import cli as ml_cli
+from finloop.risk.network import cli as network_cli
 from finloop.settlement.cli import settlement_app
 from finloop.splits.cli import splits_app
 from finloop.vault.cli import vault_app
@@ -51,9 +54,11 @@ app.add_typer(payouts_app, name="payouts")
 app.add_typer(reconciliation_app, name="reconciliation")
 app.add_typer(wealth_app, name="wealth")
 app.add_typer(risk_app, name="risk")
+app.add_typer(onboarding_app, name="onboarding")
+app.add_typer(credit_app, name="credit")
 app.command("worker")(worker)
 assert match_cli  # its commands register themselves on the reconciliation app
-assert aml_cli and cases_cli and ml_cli  # theirs on the risk app
+assert aml_cli and cases_cli and ml_cli and network_cli  # theirs on the risk app
 console = Console(emoji=False)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from finloop.clearing.endpoints import router as clearing_router
+from finloop.credit.endpoints import router as credit_router
 from finloop.ledger.endpoints import router as ledger_router
+from finloop.onboarding.endpoints import router as onboarding_router
 from finloop.payments.dispute_endpoints import router as disputes_router
 from finloop.payments.endpoints import router as payments_router
 from finloop.payments.routing.endpoints import router as routing_router
@@ -16,6 +18,7 @@ from finloop.risk.aml.endpoints import router as aml_router
 from finloop.risk.cases.endpoints import router as cases_router
 from finloop.risk.endpoints import router as risk_router
 from finloop.risk.ml.endpoints import router as ml_router
+from finloop.risk.network.endpoints import router as network_router
 from finloop.settlement.endpoints import router as settlement_router
 from finloop.splits.endpoints import router as splits_router
 from finloop.tenancy.endpoints import router as tenancy_router
@@ -42,3 +45,6 @@ api_router.include_router(risk_router)
 api_router.include_router(cases_router)
 api_router.include_router(aml_router)
 api_router.include_router(ml_router)
+api_router.include_router(network_router)
+api_router.include_router(onboarding_router)
+api_router.include_router(credit_router)

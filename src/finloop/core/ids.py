@@ -81,6 +81,13 @@ PREFIXES = {
     "screening": "scr",
     "watchlist_entry": "wle",
     "risk_model": "mdl",
+    "kyc_profile": "kyc",
+    "verification": "vrf",
+    "credit_model": "cmd",
+    "credit_score": "csc",
+    "bureau_report": "bur",
+    "credit_consent": "cns",
+    "applicant": "apl",
 }
 
 

@@ -22,8 +22,10 @@ def load_all_models() -> None:
     """Import every domain's models so ``Base.metadata`` knows all tables."""
     import finloop.audit.models
     import finloop.clearing.models
+    import finloop.credit.models
     import finloop.db.models
     import finloop.ledger.models
+    import finloop.onboarding.models
     import finloop.payments.dispute_models
     import finloop.payments.models
     import finloop.payments.routing.models
@@ -34,6 +36,7 @@ def load_all_models() -> None:
     import finloop.risk.cases.models
     import finloop.risk.ml.models
     import finloop.risk.models
+    import finloop.risk.network.models
     import finloop.risk.velocity_models
     import finloop.settlement.models
     import finloop.splits.models

@@ -76,6 +76,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "risk.configure": frozenset({Role.ADMIN, Role.RISK_ANALYST}),
     "risk.decide": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT, Role.RISK_ANALYST}),
     "risk.review": frozenset({Role.ADMIN, Role.RISK_ANALYST}),
+    "onboarding.submit": frozenset({Role.ADMIN, Role.RISK_ANALYST, Role.SUPPORT}),
+    "onboarding.review": frozenset({Role.ADMIN, Role.RISK_ANALYST}),
+    "credit.configure": frozenset({Role.ADMIN, Role.RISK_ANALYST}),
+    "credit.score": frozenset({Role.ADMIN, Role.RISK_ANALYST, Role.SUPPORT}),
 }
 
 API_KEY_PREFIX = "fl_sk_"

@@ -1,0 +1,1 @@
+"""Credit: applicant data, bureau reports, scorecards, ratings and the credit model registry."""

@@ -1,0 +1,1 @@
+"""Onboarding (KYC / KYB): identity and business verification, screening, risk tiers and periodic review."""

@@ -1,0 +1,3 @@
+"""onboarding tables."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The association network and geo checks: customers linked by what they share, components as features."""

@@ -1,0 +1,7 @@
+"""Association network HTTP endpoints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["risk"])

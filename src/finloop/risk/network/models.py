@@ -1,0 +1,3 @@
+"""Association network tables."""
+
+from __future__ import annotations
