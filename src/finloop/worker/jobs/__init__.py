@@ -3,7 +3,9 @@
 from finloop.worker.jobs import (
     aml,
     clearing,
+    credit,
     ledger,
+    onboarding,
     payments,
     payouts,
     platform,
@@ -15,5 +17,5 @@ from finloop.worker.jobs import (
     webhooks,
 )
 
-__all__ = ["aml", "clearing", "ledger", "payments", "payouts", "platform", "reconciliation", "risk", "settlement",
-           "splits", "wealth", "webhooks"]
+__all__ = ["aml", "clearing", "credit", "ledger", "onboarding", "payments", "payouts", "platform",
+           "reconciliation", "risk", "settlement", "splits", "wealth", "webhooks"]

@@ -1,0 +1,3 @@
+"""Scheduled jobs of credit."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Scheduled jobs of onboarding."""
+
+from __future__ import annotations
