@@ -106,3 +106,14 @@ def risk(seconds: float = typer.Option(3.0, min=0.1, help="Measured seconds per 
     from finloop.bench.risk import run
 
     typer.echo(json.dumps(run(seconds=seconds, rules=rules, seed=seed), indent=2))
+
+
+@bench_app.command("credit")
+def credit(seconds: float = typer.Option(2.0, min=0.05, help="Measured seconds per figure."),
+           rows: int = typer.Option(5000, min=200, max=200_000, help="Simulated applicants the models train on."),
+           applicants: int = typer.Option(200, min=1, max=20_000, help="Applicants scored end to end on SQLite."),
+           seed: int = typer.Option(1, help="Seed of the simulation and training.")) -> None:
+    """Credit scores per second and p50/p99 in-process (scorecard and GBM), beside a dict lookup and a logistic."""
+    from finloop.bench.credit import run
+
+    typer.echo(json.dumps(run(seconds=seconds, rows=rows, applicants=applicants, seed=seed), indent=2))

@@ -1,3 +1,230 @@
-"""credit tables."""
+"""Credit tables: applicants, consents, bureau reports, the credit model registry, scores and rating policies.
+
+Invariants the database enforces:
+- one applicant per party (customer or merchant) and tenant; declared income is non-negative BIGINT minor
+  units beside its currency;
+- national id numbers, phone numbers and bank accounts are never stored in clear: each is sealed by the
+  vault (``*_sealed``), indexed by a keyed blind index (``*_index``, HMAC-SHA256) for lookups, and shown
+  only through its last four characters (``*_last4``);
+- a consent expires after it was given; a bureau report is pending, completed or failed;
+- a model version is unique per tenant, name and kind; a model is a draft, challenger, champion or retired;
+- a batch score exists at most once per applicant, model name and month (``batch_month``), so a monthly
+  re-score that runs twice writes nothing the second time; real-time scores (no month) are unlimited.
+Invariants the service keeps: at most one champion and one challenger per tenant and model name; a model's
+scoring tables, metrics and reference never change once written (a retrain is a new version).
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from finloop.db.base import Base
+from finloop.db.types import ExactDecimal, Json, UTCDateTime
+
+
+class Applicant(Base):
+    """A customer or merchant of the tenant who may apply for credit, with what they declared."""
+
+    __tablename__ = "credit_applicants"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "party_kind", "party_id"),
+        CheckConstraint("party_kind IN ('customer', 'merchant')", name="party_kind_known"),
+        CheckConstraint("declared_income_amount >= 0", name="income_non_negative"),
+        Index("ix_credit_applicants_national_id", "tenant_id", "national_id_index"),
+        Index("ix_credit_applicants_phone", "tenant_id", "phone_index"),
+        Index("ix_credit_applicants_bank_account", "tenant_id", "bank_account_index"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    party_kind: Mapped[str] = mapped_column(String(16))
+    # No foreign key: customers and merchants belong to payments, which the service asks before inserting.
+    party_id: Mapped[str] = mapped_column(String(40))
+    #: Monthly income (a merchant: monthly revenue) as declared by the applicant.
+    declared_income_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    employment: Mapped[str] = mapped_column(String(20))
+    national_id_sealed: Mapped[str] = mapped_column(Text)
+    national_id_index: Mapped[str] = mapped_column(String(64))
+    national_id_last4: Mapped[str] = mapped_column(String(4))
+    phone_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    phone_index: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    phone_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    bank_account_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    bank_account_index: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    bank_account_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    #: Set when another applicant shares a national id, phone or bank account ("duplicate_national_id", ...).
+    flags: Mapped[list[str]] = mapped_column(Json)
+    created_by: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Consent(Base):
+    """An applicant's consent to a use of their data (a bureau pull needs one covering ``bureau_report``)."""
+
+    __tablename__ = "credit_consents"
+    __table_args__ = (
+        CheckConstraint("expires_at > given_at", name="expires_after_given"),
+        Index("ix_credit_consents_applicant", "tenant_id", "applicant_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    applicant_id: Mapped[str] = mapped_column(ForeignKey("credit_applicants.id"))
+    purpose: Mapped[str] = mapped_column(String(40))
+    #: What the consent covers: "bureau_report", "behaviour_data".
+    scope: Mapped[list[str]] = mapped_column(Json)
+    #: How it was given ("app", "web", "paper", "call") and a reference to the evidence (a document hash).
+    channel: Mapped[str] = mapped_column(String(20))
+    evidence: Mapped[str] = mapped_column(String(200))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BureauReport(Base):
+    """One pull from a credit bureau: recorded before the call (pending), completed or failed after it."""
+
+    __tablename__ = "credit_bureau_reports"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'completed', 'failed')", name="status_known"),
+        CheckConstraint("open_loan_balance_amount IS NULL OR open_loan_balance_amount >= 0",
+                        name="balance_non_negative"),
+        Index("ix_credit_bureau_reports_applicant", "tenant_id", "applicant_id", "requested_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    applicant_id: Mapped[str] = mapped_column(ForeignKey("credit_applicants.id"))
+    consent_id: Mapped[str] = mapped_column(ForeignKey("credit_consents.id"))
+    provider: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    provider_reference: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: The summary the features read; the detail (loans, enquiries, delinquencies) is in ``report``.
+    bureau_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    is_thin_file: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    open_loans: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    open_loan_balance_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    enquiries_30d: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    enquiries_90d: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    delinquencies_24m: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    report: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(60))
+
+
+class CreditModel(Base):
+    """A trained credit model: a scorecard (bin/points tables) or a gradient-boosting challenger (LightGBM's
+    JSON dump, trimmed to what scoring reads)."""
+
+    __tablename__ = "credit_models"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", "version", "kind"),
+        CheckConstraint("kind IN ('scorecard', 'gbm')", name="kind_known"),
+        CheckConstraint("status IN ('draft', 'challenger', 'champion', 'retired')", name="status_known"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_credit_models_tenant_status", "tenant_id", "name", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    #: The name scoring asks for ("applicant"); the two kinds trained in one run share name and version.
+    name: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(12))
+    #: What it was trained on: "german" (the German credit data), "platform" (simulated applicants).
+    dataset: Mapped[str] = mapped_column(String(40))
+    #: Input features in order, with their kind (numerical or categorical).
+    features: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    #: The scorecard's bins and points per feature; for the GBM, the encoding (categorical WoE) and trees.
+    tables: Mapped[dict[str, Any]] = mapped_column(Json)
+    #: SHA-256 of the canonical JSON of ``tables``: the in-process cache key.
+    digest: Mapped[str] = mapped_column(String(64))
+    #: {"base_points", "base_odds", "pdo"} (decimal strings): the points scale of both kinds.
+    scaling: Mapped[dict[str, Any]] = mapped_column(Json)
+    #: Held-out AUC, KS, Gini, row counts; the information value of every feature.
+    metrics: Mapped[dict[str, Any]] = mapped_column(Json)
+    params: Mapped[dict[str, Any]] = mapped_column(Json)
+    #: Bin edges and shares of the training scores, for the population stability index.
+    reference: Mapped[dict[str, Any]] = mapped_column(Json)
+    data_from: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    data_to: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    drift: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    drift_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CreditScore(Base):
+    """One score of an applicant by a model: the score of record (the champion's), its rating and reasons,
+    the features it read, and the challenger's score beside it."""
+
+    __tablename__ = "credit_scores"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "applicant_id", "model_name", "batch_month"),
+        CheckConstraint("mode IN ('real_time', 'batch')", name="mode_known"),
+        CheckConstraint("rating IN ('A', 'B', 'C', 'D', 'reject')", name="rating_known"),
+        CheckConstraint("(mode = 'batch') = (batch_month IS NOT NULL)", name="batch_has_month"),
+        Index("ix_credit_scores_applicant", "tenant_id", "applicant_id", "scored_at"),
+        Index("ix_credit_scores_model", "tenant_id", "model_id", "scored_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    applicant_id: Mapped[str] = mapped_column(ForeignKey("credit_applicants.id"))
+    model_id: Mapped[str] = mapped_column(ForeignKey("credit_models.id"))
+    model_name: Mapped[str] = mapped_column(String(40))
+    model_version: Mapped[int] = mapped_column(Integer)
+    model_kind: Mapped[str] = mapped_column(String(12))
+    score: Mapped[int] = mapped_column(Integer)
+    #: The model's probability of default, rounded half-even to 6 places.
+    probability: Mapped[Decimal] = mapped_column(ExactDecimal)
+    rating: Mapped[str] = mapped_column(String(8))
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    features: Mapped[dict[str, Any]] = mapped_column(Json)
+    #: {"model_id", "version", "kind", "score", "rating", "probability"} of the challenger, when there is one.
+    challenger: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    mode: Mapped[str] = mapped_column(String(12))
+    #: "2026-03" for a monthly batch score; NULL for a real-time one.
+    batch_month: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    #: The instant the behaviour features were computed as of.
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RatingPolicy(Base):
+    """A tenant's score bands: the lowest score of ratings A, B, C and D; below D's is a reject."""
+
+    __tablename__ = "credit_rating_policies"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    #: [{"rating": "A", "min_score": 620}, ...] from A to D, strictly decreasing.
+    bands: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    updated_by: Mapped[str] = mapped_column(String(60))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

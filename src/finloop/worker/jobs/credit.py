@@ -1,3 +1,36 @@
-"""Scheduled jobs of credit."""
+"""Credit jobs: the monthly batch re-score.
+
+``credit.rescore`` runs per tenant and business date once the day has closed. It scores, with the champion
+of the default model name, every applicant that has no batch score of the business date's month yet, in
+steps of ``scoring.BATCH_LIMIT`` applicants (one transaction each, features computed set-wise): on the
+first business day of a month that is every applicant; on later days only applicants added since, so each
+applicant is scored once a month, and a run repeated for any date of the month writes nothing. When it
+scored someone, it records the population stability of the month's scores on the champion. A tenant
+without a champion is skipped.
+"""
 
 from __future__ import annotations
+
+from finloop.credit import registry, scoring
+from finloop.credit.domain import DEFAULT_MODEL_NAME
+from finloop.worker.registry import AfterClose, job
+from finloop.worker.runner import JobContext
+
+
+@job("credit.rescore", schedule=AfterClose(), lease_seconds=600.0)
+def rescore(ctx: JobContext) -> None:
+    tenant_id, business_date = ctx.tenant_day()
+    month = f"{business_date.year:04d}-{business_date.month:02d}"
+    scored = 0
+    while True:
+        with ctx.step() as uow:
+            done = scoring.rescore_batch(uow, tenant_id, month=month, model_name=DEFAULT_MODEL_NAME)
+            ctx.processed += done
+        scored += done
+        if done == 0:
+            break
+    if scored:
+        with ctx.step() as uow:
+            champion = registry.active(uow, tenant_id, DEFAULT_MODEL_NAME).champion
+            if champion is not None:
+                scoring.population_stability(uow, tenant_id, champion[0], month=month, record=True)
