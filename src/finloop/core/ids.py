@@ -88,6 +88,9 @@ PREFIXES = {
     "bureau_report": "bur",
     "credit_consent": "cns",
     "applicant": "apl",
+    "loan_product": "lpr",
+    "credit_line": "cln",
+    "credit_limit_change": "clc",
 }
 
 
