@@ -181,15 +181,13 @@ def master_key() -> MasterKey:
     settings = get_settings()
     secret = settings.vault_master_key.get_secret_value() if settings.vault_master_key is not None else None
     # Asked for on every unseal: a key already loaded for the same setting is found without hashing the
-    # secret or resolving the key file's path. The secret, when set, is the key (the file is not read); else an
-    # absolute path without "~" always names the same file (a relative one depends on the directory).
+    # secret or resolving the key file's path. The secret, when set, is the key (the file is not read); else
+    # the file a path names depends only on the path, the working directory and, with "~", the home directory.
     raw_path = str(settings.vault_key_file)
-    fast_key: tuple[str | None, str] | None = (secret, "") if secret else (
-        (None, raw_path) if settings.vault_key_file.is_absolute() and "~" not in raw_path else None)
-    if fast_key is not None:
-        found = _fast.get(fast_key)
-        if found is not None:
-            return found
+    fast_key = (secret, "") if secret else (None, "\x00".join((raw_path, os.getcwd(), os.environ.get("HOME", ""))))
+    found = _fast.get(fast_key)
+    if found is not None:
+        return found
     cache_key = (hashlib.sha256(secret.encode()).hexdigest() if secret else None,
                  str(settings.vault_key_file.expanduser().resolve()))
     with _lock:
@@ -201,6 +199,5 @@ def master_key() -> MasterKey:
                     raise VaultMisconfigured(f"FINLOOP_VAULT_MASTER_KEY: {error.message}") from None
             else:
                 _loaded[cache_key] = load_key_file(settings.vault_key_file)
-        if fast_key is not None:
-            _fast[fast_key] = _loaded[cache_key]
+        _fast[fast_key] = _loaded[cache_key]
         return _loaded[cache_key]
