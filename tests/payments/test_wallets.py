@@ -14,6 +14,7 @@ from finloop.payments import flows
 from finloop.payments.connectors.sandbox.app import InProcessSandbox
 from finloop.payments.connectors.sandbox.engine import ChannelProfile
 from tests.conftest import make_tenant
+from tests.onboarding.helpers import individual
 from tests.payments.conftest import Shop, tokenize
 
 
@@ -27,6 +28,9 @@ def _customer(client: TestClient, shop: Shop, reference: str = "C1") -> str:
     response = client.post("/v1/customers", headers=shop.tenant.headers, json={"reference": reference})
     assert response.status_code == 201, response.text
     customer_id: str = response.json()["id"]
+    onboarded = client.post("/v1/onboarding/profiles", headers=shop.tenant.headers, json={
+        "party_kind": "customer", "party_id": customer_id, "individual": individual(customer_id)})
+    assert onboarded.status_code == 201 and onboarded.json()["status"] == "approved", onboarded.text
     return customer_id
 
 

@@ -19,6 +19,7 @@ from finloop.payouts import service as payouts
 from finloop.payouts.bank_sandbox import SandboxBank
 from finloop.settlement.accounts import Bucket, PartyKind, party_account_code
 from tests.conftest import TenantHandle
+from tests.onboarding.helpers import verify_party
 
 ACCOUNT_NUMBER = "6222020200112233445"
 
@@ -71,6 +72,7 @@ def make_party(db: Database, tenant: TenantHandle, *, reference: str = "M1", fun
                                                 account_number=ACCOUNT_NUMBER, bank_code="ICBKCNBJ")
         merchant_id, account_id = merchant.id, account.id
         uow.commit()
+    verify_party(db, tenant.id, "merchant", merchant_id)
     if funded:
         fund(db, tenant.id, merchant_id, funded)
     return Party(tenant, merchant_id, account_id)

@@ -13,6 +13,7 @@ from finloop.cli import app as cli_app
 from finloop.db.uow import Database
 from finloop.payouts.bank_sandbox import SandboxBank
 from tests.conftest import TenantHandle
+from tests.onboarding.helpers import business
 from tests.payouts.conftest import ACCOUNT_NUMBER, fund
 
 
@@ -20,6 +21,9 @@ def merchant(client: TestClient, tenant: TenantHandle, reference: str = "M1") ->
     response = client.post("/v1/merchants", headers=tenant.headers, json={"reference": reference, "name": "Tea"})
     assert response.status_code == 201, response.text
     merchant_id: str = response.json()["id"]
+    onboarded = client.post("/v1/onboarding/profiles", headers=tenant.headers, json={
+        "party_kind": "merchant", "party_id": merchant_id, "business": business(merchant_id)})
+    assert onboarded.status_code == 201 and onboarded.json()["status"] == "approved", onboarded.text
     return merchant_id
 
 

@@ -14,9 +14,11 @@ from finloop.payouts import flows
 from finloop.payouts import service as payouts
 from finloop.payouts.bank_sandbox import SandboxBank
 from finloop.settlement.accounts import PartyKind
+from finloop.splits import service as splits
 from finloop.tenancy import service as tenancy
 from finloop.tenancy.service import Principal, Role
 from finloop.worker.registry import AfterClose, Every, load_jobs
+from tests.onboarding.helpers import verify_party
 from tests.payouts.conftest import Party, balances, fund
 
 FINANCE = "usr_finance_1"
@@ -81,7 +83,10 @@ def test_approval_above_the_amount_then_approve_reject_and_cancel(db: Database, 
 def test_automatic_payouts_by_threshold_and_schedule(db: Database, party: Party, bank: SandboxBank,
                                                      clock: FrozenClock) -> None:
     tenant_id = party.tenant.id
-    promoter = "prm_01TESTPROMOTER"
+    with db.uow() as uow:
+        promoter = splits.create_promoter(uow, tenant_id, reference="P1", name="Zhang San").id
+        uow.commit()
+    verify_party(db, tenant_id, "promoter", promoter)
     with db.uow() as uow:
         payouts.create_payout_account(uow, tenant_id, party_kind="promoter", party_id=promoter, currency="CNY",
                                       holder_name="Zhang San", account_number="123456789012", bank_code="ABOCCNBJ")

@@ -20,6 +20,7 @@ from finloop.risk import service as risk
 from finloop.risk.cases import service as cases
 from finloop.risk.models import RiskDecision, RuleSet
 from finloop.worker.registry import registry
+from tests.onboarding.helpers import verify_party
 from tests.payments.conftest import Shop, sandbox, shop, tokenize  # noqa: F401
 
 RULES = [
@@ -141,6 +142,7 @@ def test_refund_declined_and_withdrawal_reviewed(client: TestClient, shop: Shop,
     _reliable(sandbox, shop)
     tenant = shop.tenant
     customer = client.post("/v1/customers", headers=tenant.headers, json={"reference": "C1"}).json()["id"]
+    verify_party(db, tenant.id, "customer", customer)  # withdrawals need a verified customer
     top_up = client.post("/v1/payments", headers=tenant.headers, json={
         "purpose": "wallet_top_up", "customer_id": customer, "amount": 30_000, "currency": "CNY",
         "method": "card", "card_id": tokenize(client, tenant), "confirm": True}).json()

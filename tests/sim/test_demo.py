@@ -8,18 +8,33 @@ from rich.console import Console
 from finloop.config import Settings
 from finloop.db.uow import Database
 from finloop.sim.demo import DemoRefused, run_demo
+from finloop.sim.fraud import PATTERNS
 from tests.conftest import make_tenant
+
+#: A small risk day: a week of history for the model, two days of traffic.
+SMALL_RISK_DAY = {"risk_training_days": 7, "risk_training_customers": 80, "risk_traffic_days": 2,
+                  "risk_traffic_customers": 60}
 
 
 def test_demo_closes_the_loop_and_runs_again(tmp_path):
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}", log_level="WARNING")
     out = io.StringIO()
-    first = run_demo(settings, Console(file=out, width=200), orders=120, payments=90, daily_payments=8)
+    first = run_demo(settings, Console(file=out, width=200), orders=120, payments=90, daily_payments=8,
+                     **SMALL_RISK_DAY)
     assert first["trial_balanced"] and first["integrity"] and first["beancount_ok"]
     # Every discrepancy injected into the week's bills and bank statements is found, and nothing else.
     assert first["recon_injected"] >= 8 and first["recon_precision"] == first["recon_recall"] == 1.0, first
     assert first["safeguarding"] == ["ok"] * 5
-    again = run_demo(settings, Console(file=io.StringIO(), width=200), orders=40, payments=10, daily_payments=4)
+    # The risk day: every laundering pattern planted is found and no look-alike; the fraud figures are rates.
+    assert first["aml_found"] == first["aml_planted"] and len(first["aml_planted"]) == 7, first
+    assert sum(first["aml_false_alerts"].values()) == 0 and first["aml_other_alerts"] == 0
+    assert first["risk_events"] > first["risk_fraud"] > 0
+    assert all(0 <= first[k] <= 1 for k in ("risk_interception_rate", "risk_false_positive_rate",
+                                            "risk_review_rate", "risk_decline_rate"))
+    assert set(first["risk_interception_by_pattern"]) <= set(PATTERNS) and first["risk_top_rules"]
+    assert "Laundering planted and found" in out.getvalue() and "never used for tuning" in out.getvalue()
+    again = run_demo(settings, Console(file=io.StringIO(), width=200), orders=40, payments=10, daily_payments=4,
+                     **SMALL_RISK_DAY)
     assert again["beancount_ok"] and again["tenant_id"] != first["tenant_id"]
     assert "replayed, posted once" in out.getvalue()
     assert first["payments_ledger_ok"] and first["payments_success_rate"] >= first["payments_static_rate"]

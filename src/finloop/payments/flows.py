@@ -484,6 +484,9 @@ def withdraw(db: Database, tenant_id: str, customer_id: str, *, channel: str, am
     A risk decline raises ``risk_declined`` (422) with only the decision kept (no withdrawal, no hold); a
     review parks the withdrawal (``requires_approval``, the amount held) until its case is closed."""
     with db.uow() as uow:
+        from finloop.onboarding import service as onboarding  # the KYC gate: refused before anything is written
+
+        onboarding.require_verified(uow, tenant_id, party_kind="customer", party_id=customer_id, action="withdrawal")
         decision = risk.decide(uow, tenant_id, event_type="withdrawal", event=risk_wiring.withdrawal_event(
             customer_id=customer_id, channel=channel, amount=amount, currency=currency,
             account_number=account_number), object_ref=customer_id)

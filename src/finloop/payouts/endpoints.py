@@ -1,4 +1,6 @@
-"""Payouts HTTP endpoints: payout accounts, payouts, schedules and settings.
+"""Payouts HTTP endpoints: payout accounts, payouts, schedules and settings, and skipped automatic payouts.
+
+A payout to a party whose onboarding is not verified is a 422 ``party_not_verified`` (the gate, ``gate``).
 
 Reads need any key of the tenant; requesting and canceling payouts need ``payouts.request``; accounts,
 schedules and settings need ``payouts.configure``. Account numbers are never returned, only their last four
@@ -16,13 +18,14 @@ from finloop.api.pagination import Cursor, Limit, Page, page
 from finloop.api.types import Line
 from finloop.db.uow import UnitOfWork
 from finloop.payouts import flows, service
-from finloop.payouts.models import Payout, PayoutAccount, PayoutSchedule, PayoutSettings
+from finloop.payouts.models import Payout, PayoutAccount, PayoutSchedule, PayoutSettings, PayoutSkip
 from finloop.payouts.schemas import (
     PartyId,
     PayoutAccountCreate,
     PayoutAccountRead,
     PayoutCreate,
     PayoutRead,
+    PayoutSkipRead,
     ScheduleRead,
     ScheduleWrite,
     SettingsRead,
@@ -51,11 +54,19 @@ def read_payout(payout: Payout) -> PayoutRead:
         id=payout.id, party_kind=PartyKind(payout.party_kind), party_id=payout.party_id,
         payout_account_id=payout.payout_account_id, amount=payout.amount, currency=payout.currency,
         status=PayoutStatus(payout.status), description=payout.description, is_automatic=payout.is_automatic,
-        hold_id=payout.hold_id, approval_id=payout.approval_id, attempts=payout.attempts,
+        hold_id=payout.hold_id, approval_id=payout.approval_id, screening_id=payout.screening_id,
+        attempts=payout.attempts,
         next_attempt_at=payout.next_attempt_at, bank_reference=payout.bank_reference,
         failure_code=payout.error_code, failure_message=payout.error_message, executed_on=payout.executed_on,
         returned_on=payout.returned_on, post_entry_id=payout.post_entry_id, return_entry_id=payout.return_entry_id,
         created_at=payout.created_at, updated_at=payout.updated_at)
+
+
+def read_skip(skip: PayoutSkip) -> PayoutSkipRead:
+    return PayoutSkipRead(id=skip.id, automatic_key=skip.automatic_key, schedule_id=skip.schedule_id,
+                          party_kind=PartyKind(skip.party_kind), party_id=skip.party_id, amount=skip.amount,
+                          currency=skip.currency, reason=skip.reason, decision_id=skip.decision_id,
+                          business_date=skip.business_date, created_at=skip.created_at)
 
 
 def read_schedule(schedule: PayoutSchedule) -> ScheduleRead:
@@ -133,6 +144,18 @@ def get_payout(payout_id: Id, reader: CurrentReader) -> PayoutRead:
 def cancel_payout(payout_id: Id, writer: CurrentWriter):  # type: ignore[no-untyped-def]
     return writer.run(lambda uow: read_payout(service.cancel_payout(uow, writer.tenant_id, payout_id)),
                       permission=REQUEST)
+
+
+@router.get("/payout-skips", response_model=Page[PayoutSkipRead],
+            summary="Automatic payouts that were due and not made, and why, newest first")
+def list_skips(reader: CurrentReader, limit: Limit = 50,
+               starting_after: Annotated[int | None, Query(ge=1, description="The next_cursor of the previous page.")]
+               = None, party_kind: Annotated[PartyKind | None, Query()] = None,
+               party_id: Annotated[PartyId | None, Query()] = None,
+               reason: Annotated[Line | None, Query(max_length=60)] = None) -> Page[PayoutSkipRead]:
+    return reader.run(lambda uow: page(service.list_skips(
+        uow, reader.tenant_id, party_kind=party_kind.value if party_kind else None, party_id=party_id,
+        reason=reason, after=starting_after, limit=limit), limit, read_skip, lambda s: str(s.id)))
 
 
 # ------------------------------------------------------------------------------------------ schedules, settings

@@ -78,18 +78,25 @@ def use_bank(sender: PayoutSender) -> Iterator[PayoutSender]:
 def request_payout(db: Database, tenant_id: str, *, party_kind: PartyKind, party_id: str, amount: int,
                    currency: str, payout_account_id: str | None = None, requested_by: Principal | None = None,
                    send: bool = True) -> str:
-    """Decide (risk), request a payout in one transaction and (unless parked) send it at once.
+    """Gate, decide (risk), request a payout in one transaction and (unless parked) send it at once.
 
-    A risk decline raises ``risk_declined`` (422) with only the decision kept (no payout, no hold); a review
-    parks the payout (``pending_approval``, the amount held) until its case is closed."""
+    A party that is not verified raises ``party_not_verified`` (422) with nothing written (the tenant's
+    onboarding policy may turn the gate off); the party's risk tier goes into the decided event. A risk
+    decline raises ``risk_declined`` (422) with only the decision kept (no payout, no hold); a review parks
+    the payout (``pending_approval``, the amount held) until its case is closed; so does a beneficiary
+    whose screening has a potential match, until the screening is reviewed."""
     from finloop.risk import service as risk
     from finloop.risk import wiring as risk_wiring
     from finloop.risk.domain import Outcome as RiskOutcome
 
     with db.uow() as uow:
-        decision = risk.decide(uow, tenant_id, event_type="payout", event=risk_wiring.payout_event(
-            party_kind=str(party_kind), party_id=party_id, amount=amount, currency=currency,
-            payout_account_id=payout_account_id), object_ref=party_id[:100] or None)
+        # The gate first: a party that is not verified is refused before anything (even a decision) is written.
+        tier = service.check_payable(uow, tenant_id, party_kind, party_id)
+        event = risk_wiring.payout_event(party_kind=str(party_kind), party_id=party_id, amount=amount,
+                                         currency=currency, payout_account_id=payout_account_id)
+        if tier is not None:
+            event["risk_tier"] = tier
+        decision = risk.decide(uow, tenant_id, event_type="payout", event=event, object_ref=party_id[:100] or None)
         savepoint = uow.session.begin_nested()
         payout = service.request_payout(uow, tenant_id, party_kind=party_kind, party_id=party_id, amount=amount,
                                         currency=currency, payout_account_id=payout_account_id,

@@ -1,8 +1,9 @@
 """Payouts tables: payout accounts, payout settings, schedules and payouts.
 
 Invariants the database enforces: amounts are positive BIGINT minor units; one schedule per party and one
-settings row per tenant; an automatic payout's key is unique per tenant, so the automatic job run twice for
-a day creates its payouts once. Holder names and account numbers are stored sealed by the vault; only the
+settings row per tenant; an automatic payout's key is unique per tenant, and so is a skipped one's, so the
+automatic job run twice for a day creates (or skips) its payouts once; one beneficiary screening is kept per
+payout account and watchlist version. Holder names and account numbers are stored sealed by the vault; only the
 last four digits of the number are kept in clear.
 """
 
@@ -25,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from finloop.db.base import Base
-from finloop.db.types import UTCDateTime
+from finloop.db.types import BigId, UTCDateTime
 
 
 class PayoutAccount(Base):
@@ -121,6 +122,8 @@ class Payout(Base):
     automatic_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
     hold_id: Mapped[str] = mapped_column(String(40))
     approval_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    #: The beneficiary's sanctions screening the payout waits for (a potential match parks it).
+    screening_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     requested_by: Mapped[str] = mapped_column(String(60))
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -133,3 +136,43 @@ class Payout(Base):
     return_entry_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PayoutSkip(Base):
+    """An automatic payout that was due and not made, and why (the party is not verified, a risk decline,
+    a sanctioned beneficiary, a limit reached, no payout account): recorded, never silent."""
+
+    __tablename__ = "payout_skips"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "automatic_key"),
+        CheckConstraint("amount >= 0", name="amount_non_negative"),
+        Index("ix_payout_skips_tenant", "tenant_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    #: The key the payout would have had: ``auto:<schedule>:<date>``.
+    automatic_key: Mapped[str] = mapped_column(String(100))
+    schedule_id: Mapped[str] = mapped_column(String(40))
+    party_kind: Mapped[str] = mapped_column(String(16))
+    party_id: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(60))
+    decision_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    business_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BeneficiaryScreening(Base):
+    """The sanctions screening of a payout account's holder under one version of the tenant's watchlists:
+    the holder is screened once per version, not before every payout."""
+
+    __tablename__ = "payout_beneficiary_screenings"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    payout_account_id: Mapped[str] = mapped_column(ForeignKey("payout_accounts.id"), primary_key=True)
+    #: A digest of the tenant's watchlist versions (``none``: no list loaded).
+    list_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    screening_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

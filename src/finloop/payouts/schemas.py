@@ -67,6 +67,7 @@ class PayoutRead(BaseModel):
     is_automatic: bool
     hold_id: str
     approval_id: str | None
+    screening_id: str | None = Field(description="The beneficiary screening the payout waits for, if any.")
     attempts: int
     next_attempt_at: datetime | None
     bank_reference: str | None
@@ -78,6 +79,22 @@ class PayoutRead(BaseModel):
     return_entry_id: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class PayoutSkipRead(BaseModel):
+    id: int
+    object: str = "payout_skip"
+    automatic_key: str
+    schedule_id: str
+    party_kind: PartyKind
+    party_id: str
+    amount: int = Field(description="What would have been paid, minor units.")
+    currency: str
+    reason: str = Field(description="party_not_verified, payout_limit_reached, payout_account_required, "
+                                    "risk_declined, beneficiary_sanctioned, ...")
+    decision_id: str | None
+    business_date: date
+    created_at: datetime
 
 
 class ScheduleWrite(BaseModel):

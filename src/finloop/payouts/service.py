@@ -8,7 +8,9 @@ Invariants owned here:
 - the bank's answers are applied forward only, each money movement under a permanent key derived from the
   payout id: ``payout:<id>`` (the hold, posted on success), ``payout:<id>:return`` (the reversal);
 - account numbers and holder names are sealed by the vault; only the last four digits are ever shown or
-  logged, and they never reach a log line or an error message in clear.
+  logged, and they never reach a log line or an error message in clear;
+- a payout is requested only for a party the onboarding gate lets through, within its tier's limits, to a
+  beneficiary not confirmed on a watchlist (``gate``); an automatic payout not made is recorded as a skip.
 Bank calls happen between two transactions, in ``flows``.
 """
 
@@ -33,7 +35,7 @@ from finloop.ledger.models import Account
 from finloop.payments.connectors.base import Outcome, PayoutRequest, PayoutResult
 from finloop.payments.postings import AccountSpec, ensure_account
 from finloop.payouts.bank_sandbox import PayoutReturn
-from finloop.payouts.models import Payout, PayoutAccount, PayoutSchedule, PayoutSettings
+from finloop.payouts.models import Payout, PayoutAccount, PayoutSchedule, PayoutSettings, PayoutSkip
 from finloop.payouts.state import CANCELABLE, PayoutStatus, check_move
 from finloop.settlement.accounts import CUSTODY_BANK_ACCOUNT, Bucket, PartyKind, bank_account_code, party_account_code
 from finloop.tenancy.service import Principal, Role, system_principal
@@ -160,6 +162,11 @@ def list_payout_accounts(uow: UnitOfWork, tenant_id: str, *, party_kind: str | N
 def masked_holder(uow: UnitOfWork, account: PayoutAccount) -> str:
     """The holder's name as shown: its first character and three stars (the length is not revealed)."""
     return _unseal(uow, account.tenant_id, account.holder_name_sealed)[:1] + "***"
+
+
+def holder_name(uow: UnitOfWork, account: PayoutAccount) -> str:
+    """The holder's name in clear, for the beneficiary screening only (never logged or shown)."""
+    return _unseal(uow, account.tenant_id, account.holder_name_sealed)
 
 
 def _unseal(uow: UnitOfWork, tenant_id: str, sealed: str) -> str:
@@ -326,13 +333,19 @@ def request_payout(uow: UnitOfWork, tenant_id: str, *, party_kind: PartyKind | s
                    requested_by: Principal | None = None, automatic_key: str | None = None) -> Payout:
     """Record a payout and hold its amount; above the approval amount it is parked for approval.
 
-    Raises ``insufficient_available_balance`` (nothing written) when the amount exceeds what is available.
+    Raises ``insufficient_available_balance`` (nothing written) when the amount exceeds what is available,
+    and, before that, the gate's refusals (``gate``): ``party_not_verified``, ``payout_limit_exceeded``,
+    ``beneficiary_sanctioned``. A beneficiary whose screening waits for a review parks the payout.
     """
+    from finloop.payouts import gate
+
     kind = _check_party(uow, tenant_id, party_kind, party_id)
     _check_currency(currency)
     check_amount(amount, allow_zero=False, allow_negative=False)
     if len(description) > 200 or "\x00" in description:
         raise InvalidRequest("description is at most 200 characters.", code="invalid_text", param="description")
+    tier = gate.check_party(uow, tenant_id, kind, party_id)
+    gate.check_limits(uow, tenant_id, kind, party_id, currency, amount, tier)
     if payout_account_id is not None:
         target = get_payout_account(uow, tenant_id, payout_account_id)
         if (target.party_kind, target.party_id, target.currency) != (kind.value, party_id, currency):
@@ -361,6 +374,9 @@ def request_payout(uow: UnitOfWork, tenant_id: str, *, party_kind: PartyKind | s
         raise InvalidRequest(f"At most {available} {currency} is available for payout.",
                              code="insufficient_available_balance", param="amount",
                              details={"available": available})
+    screened = gate.screen_beneficiary(uow, target)
+    if screened is not None and screened[1] is gate.Verdict.HIT:
+        raise gate.refuse_sanctioned(screened[0])
     payout_id = uow.ids.new("merchant_payout")
     hold, _ = ledger.create_hold(
         uow, tenant_id, key=f"payout:{payout_id}", debit_account_id=source.id,
@@ -373,11 +389,14 @@ def request_payout(uow: UnitOfWork, tenant_id: str, *, party_kind: PartyKind | s
         id=payout_id, tenant_id=tenant_id, party_kind=kind.value, party_id=party_id, payout_account_id=target.id,
         amount=amount, currency=currency, status=PayoutStatus.APPROVED.value, description=description,
         is_automatic=automatic_key is not None, automatic_key=automatic_key, hold_id=hold.id, approval_id=None,
-        requested_by=principal.actor[:60], attempts=0, next_attempt_at=now, bank_reference=None, error_code=None,
+        screening_id=None, requested_by=principal.actor[:60], attempts=0, next_attempt_at=now, bank_reference=None,
+        error_code=None,
         error_message=None, executed_on=None, returned_on=None, post_entry_id=None, return_entry_id=None,
         created_at=now, updated_at=now)
     uow.session.add(payout)
     uow.session.flush()
+    if screened is not None and screened[1] is gate.Verdict.PENDING:
+        park_on_screening(uow, payout, screened[0])
     threshold = _approval_amount(uow, tenant_id, kind, party_id)
     if threshold is not None and amount > threshold:
         _park(uow, payout, principal)
@@ -407,6 +426,22 @@ def _park(uow: UnitOfWork, payout: Payout, principal: Principal) -> None:
     payout.status = PayoutStatus.PENDING_APPROVAL.value
     payout.approval_id = approval.id
     payout.next_attempt_at = _now(uow) + APPROVAL_RECHECK
+
+
+def park_on_screening(uow: UnitOfWork, payout: Payout, screening_id: str) -> None:
+    """Park a payout until its beneficiary's screening is reviewed (``pending_approval``, the amount held):
+    ``payouts.process`` looks at the screening again every few minutes."""
+    payout.screening_id = screening_id
+    payout.status = PayoutStatus.PENDING_APPROVAL.value
+    payout.next_attempt_at = _now(uow) + APPROVAL_RECHECK
+    payout.updated_at = _now(uow)
+
+
+def check_payable(uow: UnitOfWork, tenant_id: str, party_kind: PartyKind | str, party_id: str) -> str | None:
+    """The party's risk tier when it may be paid out to; raises ``party_not_verified`` (422) otherwise."""
+    from finloop.payouts import gate
+
+    return gate.check_party(uow, tenant_id, _check_party(uow, tenant_id, party_kind, party_id), party_id)
 
 
 def get_payout(uow: UnitOfWork, tenant_id: str, payout_id: str, *, lock: bool = False) -> Payout:
@@ -454,14 +489,32 @@ def cancel_payout(uow: UnitOfWork, tenant_id: str, payout_id: str) -> Payout:
 
 
 def settle_parked_payout(uow: UnitOfWork, payout: Payout) -> PayoutStatus:
-    """Move a parked payout on once decided: approved → queued for sending; rejected → canceled, the hold
-    voided. Undecided → unchanged, looked at again later. The payout must be locked by the caller."""
+    """Move a parked payout on once decided. Its beneficiary's screening first: confirmed → canceled
+    (``beneficiary_sanctioned``), the hold voided; still waiting → looked at again later. Then its approval:
+    approved (or none needed) → queued for sending; rejected → canceled, the hold voided. Undecided →
+    unchanged, looked at again later. The payout must be locked by the caller."""
+    from finloop.payouts import gate
     from finloop.tenancy import service as tenancy
 
-    if payout.status != PayoutStatus.PENDING_APPROVAL.value or payout.approval_id is None:
+    if payout.status != PayoutStatus.PENDING_APPROVAL.value:
         return PayoutStatus(payout.status)
-    approval = tenancy.get_approval(uow, payout.tenant_id, payout.approval_id)
     now = _now(uow)
+    if payout.screening_id is not None:
+        verdict = gate.verdict(uow, payout.tenant_id, payout.screening_id)
+        if verdict is gate.Verdict.PENDING:
+            payout.next_attempt_at = now + APPROVAL_RECHECK
+            return PayoutStatus(payout.status)
+        if verdict is gate.Verdict.HIT:
+            _move(uow, payout, PayoutStatus.CANCELED)
+            ledger.void_hold(uow, payout.tenant_id, payout.hold_id)
+            payout.error_code = gate.BeneficiarySanctioned.code
+            payout.next_attempt_at = None
+            return PayoutStatus.CANCELED
+    if payout.approval_id is None:  # parked only on the screening (or released by its risk case): cleared
+        _move(uow, payout, PayoutStatus.APPROVED)
+        payout.next_attempt_at = now
+        return PayoutStatus.APPROVED
+    approval = tenancy.get_approval(uow, payout.tenant_id, payout.approval_id)
     if approval.status == "approved" and approval.action == APPROVAL_ACTION:
         _move(uow, payout, PayoutStatus.APPROVED)
         payout.next_attempt_at = now
@@ -601,13 +654,24 @@ def payout_event_data(payout: Payout) -> dict[str, Any]:
 def run_automatic(uow: UnitOfWork, tenant_id: str, business_date: date) -> list[Payout]:
     """Create the automatic payouts of every due schedule of the tenant for ``business_date``.
 
-    Amount = available − minimum_balance (threshold schedules: only once available ≥ threshold). Each is
-    keyed ``auto:<schedule>:<date>``, so a re-run creates nothing twice. Parties without an active payout
-    account in the schedule's currency are skipped."""
+    Amount = available − minimum_balance (threshold schedules: only once available ≥ threshold), capped by the
+    party's payout limits. Each is keyed ``auto:<schedule>:<date>``, so a re-run creates nothing twice. Each
+    is decided by the risk engine like a manual payout (decline → skipped, review → parked with a case).
+    A due payout that is not made is recorded as a skip under the same key, with its reason: the party is not
+    verified, the limits are used up, there is no active payout account, a risk decline, or a refusal of the
+    request itself (a sanctioned beneficiary)."""
+    from finloop.core.errors import FinloopError
+    from finloop.onboarding.service import PartyNotVerified
+    from finloop.payouts import gate
+    from finloop.risk import service as risk
+    from finloop.risk import wiring as risk_wiring
+    from finloop.risk.domain import Outcome as RiskOutcome
+
     created: list[Payout] = []
     schedules = list(uow.session.scalars(select(PayoutSchedule).where(
         PayoutSchedule.tenant_id == tenant_id, PayoutSchedule.interval != ScheduleInterval.MANUAL.value)
         .order_by(PayoutSchedule.id)))
+    principal = system_principal(tenant_id, "job:payouts.automatic")
     for schedule in schedules:
         if not schedule_due(schedule, business_date):
             continue
@@ -615,6 +679,9 @@ def run_automatic(uow: UnitOfWork, tenant_id: str, business_date: date) -> list[
         key = f"auto:{schedule.id}:{business_date.isoformat()}"
         if uow.session.scalar(select(Payout.id).where(Payout.tenant_id == tenant_id,
                                                       Payout.automatic_key == key)) is not None:
+            continue
+        if uow.session.scalar(select(PayoutSkip.id).where(PayoutSkip.tenant_id == tenant_id,
+                                                          PayoutSkip.automatic_key == key)) is not None:
             continue
         available = available_balance(uow, tenant_id, party_kind=kind, party_id=schedule.party_id,
                                       currency=schedule.currency)
@@ -624,20 +691,82 @@ def run_automatic(uow: UnitOfWork, tenant_id: str, business_date: date) -> list[
         schedule.last_run_on = business_date
         if amount <= 0:
             continue
+
+        def skip(reason: str, amount: int = amount, decision_id: str | None = None,
+                 schedule: PayoutSchedule = schedule, key: str = key) -> None:
+            _record_skip(uow, schedule, key=key, amount=amount, reason=reason, business_date=business_date,
+                         decision_id=decision_id)
+
+        try:
+            tier = gate.check_party(uow, tenant_id, kind, schedule.party_id)
+        except PartyNotVerified:
+            skip(PartyNotVerified.code)
+            continue
+        allowed = gate.headroom(uow, tenant_id, kind, schedule.party_id, schedule.currency, tier).allows(amount)
+        if allowed <= 0:
+            skip("payout_limit_reached")
+            continue
+        amount = allowed
         account_id = schedule.payout_account_id
         if account_id is None:
             account = _default_account(uow, tenant_id, kind, schedule.party_id, schedule.currency)
             if account is None:
-                log.warning("payout.no_account", tenant_id=tenant_id, party_kind=kind.value,
-                            party_id=schedule.party_id)
+                skip("payout_account_required", amount)
                 continue
             account_id = account.id
-        created.append(request_payout(
-            uow, tenant_id, party_kind=kind, party_id=schedule.party_id, amount=amount, currency=schedule.currency,
-            payout_account_id=account_id, description=f"automatic {schedule.interval} payout",
-            requested_by=system_principal(tenant_id, "job:payouts.automatic"), automatic_key=key))
+        event = {**risk_wiring.payout_event(party_kind=kind.value, party_id=schedule.party_id, amount=amount,
+                                            currency=schedule.currency, payout_account_id=account_id),
+                 "automatic": True}
+        if tier is not None:
+            event["risk_tier"] = tier
+        decision = risk.decide(uow, tenant_id, event_type="payout", event=event, object_ref=schedule.party_id)
+        if decision.outcome is RiskOutcome.DECLINE:
+            skip(risk_wiring.DECLINED_CODE, amount, decision.id)
+            continue
+        savepoint = uow.session.begin_nested()
+        try:
+            payout = request_payout(
+                uow, tenant_id, party_kind=kind, party_id=schedule.party_id, amount=amount,
+                currency=schedule.currency, payout_account_id=account_id,
+                description=f"automatic {schedule.interval} payout", requested_by=principal, automatic_key=key)
+        except FinloopError as refused:
+            savepoint.rollback()
+            skip(refused.code[:60], amount, decision.id)
+            continue
+        savepoint.commit()
+        if decision.outcome is RiskOutcome.REVIEW:
+            risk_wiring.park_payout(uow, payout, decision)
+        created.append(payout)
     uow.session.flush()
     return created
+
+
+def _record_skip(uow: UnitOfWork, schedule: PayoutSchedule, *, key: str, amount: int, reason: str,
+                 business_date: date, decision_id: str | None) -> PayoutSkip:
+    skip = PayoutSkip(tenant_id=schedule.tenant_id, automatic_key=key, schedule_id=schedule.id,
+                      party_kind=schedule.party_kind, party_id=schedule.party_id, amount=max(amount, 0),
+                      currency=schedule.currency, reason=reason, decision_id=decision_id,
+                      business_date=business_date, created_at=_now(uow))
+    uow.session.add(skip)
+    uow.session.flush()
+    log.info("payout.automatic_skipped", tenant_id=schedule.tenant_id, party_kind=schedule.party_kind,
+             party_id=schedule.party_id, reason=reason)
+    return skip
+
+
+def list_skips(uow: UnitOfWork, tenant_id: str, *, party_kind: str | None = None, party_id: str | None = None,
+               reason: str | None = None, after: int | None = None, limit: int = 50) -> list[PayoutSkip]:
+    """Up to ``limit + 1`` skipped automatic payouts, newest first."""
+    query = select(PayoutSkip).where(PayoutSkip.tenant_id == tenant_id)
+    if party_kind:
+        query = query.where(PayoutSkip.party_kind == party_kind)
+    if party_id:
+        query = query.where(PayoutSkip.party_id == party_id)
+    if reason:
+        query = query.where(PayoutSkip.reason == reason)
+    if after is not None:
+        query = query.where(PayoutSkip.id < after)
+    return list(uow.session.scalars(query.order_by(PayoutSkip.id.desc()).limit(limit + 1)))
 
 
 # ------------------------------------------------------------------------------------------ reconciliation

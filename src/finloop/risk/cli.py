@@ -178,3 +178,41 @@ def decide(tenant: str = typer.Option(..., help="The tenant id."),
         "fired": [f.to_json() for f in decision.fired], "reasons": list(decision.reasons),
         "lists": list(decision.lists), "rule_set_version_id": decision.rule_set_version_id,
         "shadow_outcome": decision.shadow_outcome.value if decision.shadow_outcome else None}, indent=2))
+
+
+@risk_app.command("starter")
+def starter_pack(tenant: str = typer.Option(..., help="The tenant id."),
+                 rule_set: str | None = typer.Option(None, "--rule-set",
+                                                     help="Add the draft to this rule set (name or id); default: "
+                                                          "the rule set 'starter', created when missing."),
+                 model_threshold: int | None = typer.Option(None, "--model-threshold", min=2, max=500,
+                                                            help="The model score from which a payment is "
+                                                                 "reviewed (default 20)."),
+                 print_only: bool = typer.Option(False, "--print", help="Print the pack as JSON (the format of "
+                                                 "'risk validate --file') and write nothing.")) -> None:
+    """Install the starter rule pack as a draft version: validate, backtest and publish it like any draft."""
+    from finloop.risk import starter
+
+    if print_only:
+        typer.echo(json.dumps(starter.pack(model_threshold=model_threshold or starter.DEFAULT_MODEL_THRESHOLD),
+                              indent=2))
+        return
+    db = _database()
+    try:
+        with db.uow() as uow:
+            version = starter.install(uow, tenant, actor="cli", rule_set=rule_set, model_threshold=model_threshold)
+            champion = starter.champion_threshold(uow, tenant)
+            uow.commit()
+            rule_set_id, version_id, number, rules = version.rule_set_id, version.id, version.number, len(version.rules)
+    except FinloopError as error:
+        raise _fail(error) from None
+    finally:
+        db.dispose()
+    console.print(f"[green]Draft version {number} ({version_id}) of rule set {rule_set_id}: {rules} rules.[/green]")
+    if champion is not None:
+        console.print(f"The champion model's own operating threshold is {champion}; the pack reviews from "
+                      f"{model_threshold or starter.DEFAULT_MODEL_THRESHOLD} (--model-threshold to change it).",
+                      markup=False)
+    console.print(f"Next: finloop risk backtest --tenant {tenant} --rule-set {rule_set_id} --version {number} "
+                  "--from ... --to ..., then publish it (POST /v1/risk/rule-sets/{id}/versions/{version_id}/publish) "
+                  "and have another risk analyst approve it.", markup=False)

@@ -2,7 +2,8 @@
 
 Invariants owned here:
 - a decision builds its evaluation context once (``rules.make_context``) from the event, the velocity
-  features as they were before the event, the list memberships and the model scores, and stores the
+  features as they were before the event, the network and geo features (``network.observe``, which also
+  links the event's customer to its values), the list memberships and the model scores, and stores the
   event (personal fields masked), the features, the memberships, every rule that fired with its score,
   the outcome, the score, the reasons and the rule-set version; the velocity counters are updated in the
   same transaction;
@@ -51,6 +52,7 @@ from finloop.risk.domain import (
 )
 from finloop.risk.ml import service as risk_ml
 from finloop.risk.models import RiskDecision, RuleSet, RuleSetVersion
+from finloop.risk.network import service as network
 from finloop.risk.state import VersionStatus, check_version_transition
 from finloop.tenancy.service import Principal
 
@@ -556,6 +558,9 @@ def decide(uow: UnitOfWork, tenant_id: str, *, event_type: str, event: Mapping[s
     velocity_event = {**event, "type": event_type}
     member = risk_lists.memberships(uow, tenant_id, event, at=at)
     features = velocity.features(uow, tenant_id, velocity_event, at=at)
+    # A black-listed customer is a known fraud of its component from this decision on.
+    features.update(network.observe(uow, tenant_id, event, at=at,
+                                    mark="list" if "black:customer" in member.lists else None))
     scored = risk_ml.score(uow, tenant_id, features=features, event=event)
     model_scores: dict[str, int] = scored.scores
     context = risk_rules.make_context(context_values(event_type, event, at=at, features=features,
@@ -617,6 +622,7 @@ def label_decision(uow: UnitOfWork, tenant_id: str, decision_id: str, label: str
         raise InvalidRequest(f"label is one of {', '.join(Label)}.", code="invalid_label", param="label")
     row = get_decision(uow, tenant_id, decision_id)
     before = {"label": row.label}
+    network.label_changed(uow, tenant_id, row.id, row.event, row.label, label)
     row.label = label
     row.labelled_at = uow.clock.now()
     uow.session.flush()

@@ -327,7 +327,7 @@ def resolve_payout(uow: UnitOfWork, case: Any, action: str) -> None:
     now = uow.clock.now()
     payout.updated_at = now
     if action == "approve":
-        if payout.approval_id is None:
+        if payout.approval_id is None and payout.screening_id is None:  # else payouts.process settles them
             payout.status = "approved"
         payout.next_attempt_at = now
     elif action == "decline":

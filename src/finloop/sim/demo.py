@@ -3,8 +3,10 @@
 Today it runs the ledger: a marketplace tenant with its chart of accounts takes in orders through a
 wallet channel (fee, platform commission, promoter commission, merchant income, split exactly by
 largest remainder), settles with the channel, releases merchant funds, pays merchants out through
-two-phase holds, reverses a mistaken entry, and then proves the books three ways: our trial balance,
-our integrity check (running sums against postings), and Beancount's independent checker.
+two-phase holds, reverses a mistaken entry; a trading day of routed card payments and the week after
+it (``sim.week``); the risk day (``sim.risk_day``: laundering planted and found, a fraud model and the
+starter rules judged on traffic they were not tuned on); and then proves the books three ways: our trial
+balance, our integrity check (running sums against postings), and Beancount's independent checker.
 
 It refuses to touch a database holding anything but earlier demos' data.
 """
@@ -27,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 from rich.table import Table
 from sqlalchemy import func, select
 
@@ -40,6 +42,7 @@ from finloop.db.uow import Database, UnitOfWork
 from finloop.ledger import reports, service
 from finloop.ledger.domain import AccountType, BalanceRule, PostingSpec, TransferSpec
 from finloop.sim.payments_day import DayReport, run_day, trading_world
+from finloop.sim.risk_day import TRAFFIC_SEED, TRAINING_SEED, RiskDay, print_risk_day, run_risk_day
 from finloop.sim.week import WeekReport, configure, order_metadata, print_week, run_week, top_up_and_save
 from finloop.tenancy import service as tenancy
 from finloop.tenancy.models import Tenant
@@ -114,7 +117,9 @@ def demo_start(now: datetime) -> datetime:
 
 
 def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed: int = 7,
-             payments: int = 2_000, daily_payments: int = 150) -> dict[str, object]:
+             payments: int = 2_000, daily_payments: int = 150, risk_training_days: int = 14,
+             risk_training_customers: int = 250, risk_traffic_days: int = 4,
+             risk_traffic_customers: int = 350) -> dict[str, object]:
     started = time.perf_counter()
     upgrade(settings.database_url)
     clock = FrozenClock(demo_start(datetime.now(UTC)))
@@ -234,7 +239,8 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
             warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
             from fastapi.testclient import TestClient
 
-        with TestClient(create_app(settings, database=db, access_log=False)) as client:
+        quiet = settings.model_copy(update={"log_level": "WARNING"})  # the app would configure INFO logs
+        with TestClient(create_app(quiet, database=db, access_log=False)) as client:
             headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": "demo-api-1"}
             body = {"debit_account_id": chart["liabilities:promoter:P1"],
                     "credit_account_id": chart["assets:bank:main"], "amount": 1_00, "currency": CURRENCY,
@@ -255,6 +261,7 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
     #    Then the week after it: splits, settlement, reserves, payouts, the fund, reconciliation.
     day: list[DayReport] = []
     weeks: list[WeekReport] = []
+    risk_days: list[RiskDay] = []
     with trading_world(db, clock, tenant_id, seed=seed) as world:
         parties = configure(world)
 
@@ -276,9 +283,31 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
             return "5 business days of clearing, settlement, payouts, fund income and reconciliation"
 
         step("the week after", the_week)
-    print_week(console, weeks[0])
 
-    # 8. Proof.
+        # 8. The risk day: laundering planted through the flows and found by the AML monitor; a model trained
+        #    on one seed, the starter rules published by two analysts, another seed's traffic decided.
+        def the_risk_day() -> str:
+            with Progress(console=console, transient=True) as progress:
+                tasks: dict[str, TaskID] = {}
+
+                def report(stage: str, done: int, total: int) -> None:
+                    if stage not in tasks:
+                        tasks[stage] = progress.add_task(stage, total=total)
+                    progress.update(tasks[stage], completed=done, total=total)
+
+                risk_days.append(run_risk_day(world, training_days=risk_training_days,
+                                              training_customers=risk_training_customers,
+                                              traffic_days=risk_traffic_days,
+                                              traffic_customers=risk_traffic_customers, progress=report))
+            figures = risk_days[0]
+            return (f"laundering planted and monitored; model trained on seed {TRAINING_SEED}, starter rules "
+                    f"published through maker-checker; {figures.fraud.events} seed-{TRAFFIC_SEED} payments decided")
+
+        step("the risk day", the_risk_day)
+    print_week(console, weeks[0])
+    print_risk_day(console, risk_days[0])
+
+    # 9. Proof.
     with db.uow(read_only=True) as uow:
         balances_table = Table("account (hot accounts' sub-accounts summed as :*)", "posted", "pending",
                                "available", title="Balances (CNY)")
@@ -309,7 +338,7 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
             "payments_success_rate": day[0].success_rate, "payments_static_rate": day[0].static_rate,
             "payments_ledger_ok": day[0].ledger_ok, "recon_precision": weeks[0].precision,
             "recon_recall": weeks[0].recall, "recon_injected": weeks[0].injected,
-            "safeguarding": [d.safeguarding for d in weeks[0].days]}
+            "safeguarding": [d.safeguarding for d in weeks[0].days], **risk_days[0].as_dict()}
 
 
 def grouped_balances(uow: UnitOfWork, tenant_id: str) -> dict[str, tuple[int, int, int]]:

@@ -32,6 +32,7 @@ from rich.table import Table
 from finloop.clearing import service as clearing
 from finloop.core.calendar import BusinessCalendar, zone
 from finloop.ledger import service as ledger
+from finloop.onboarding import flows as onboarding
 from finloop.payments import flows
 from finloop.payments import service as payments
 from finloop.payments.connectors.sandbox.engine import BillLine
@@ -119,7 +120,8 @@ class WeekReport:
 
 
 def configure(world: TradingWorld) -> Parties:
-    """Promoters, split rules, a merchant hierarchy, fee schedules, settlement and payout terms, a fund."""
+    """Promoters, split rules, a merchant hierarchy, fee schedules, settlement and payout terms, a fund, and
+    the merchants' and promoters' onboarding (verified through the sandbox provider)."""
     db, tenant_id = world.db, world.tenant_id
     with db.uow() as uow:
         top = splits.create_promoter(uow, tenant_id, reference="P0", name="Regional agent")
@@ -159,6 +161,21 @@ def configure(world: TradingWorld) -> Parties:
         wealth.set_sweep(uow, tenant_id, holder_kind="merchant", holder_id=world.merchant_id, fund_id=fund.id,
                          keep_amount=10_000_00, min_sweep_amount=100_00, actor="demo")
         uow.commit()
+    # Onboarding: only verified parties are paid out to, so the merchants pass KYB (registry lookup, the
+    # company and its owners screened) and the promoters KYC (document and liveness) through the sandbox
+    # verification provider before the first payout.
+    businesses = ((world.merchant_id, "Demo Tea House Ltd", "91310000MA1K00001A5"),
+                  (headquarters.id, "Tea Group Holdings Ltd", "91310000MA1K00002B5"),
+                  (branch.id, "Tea Group Pudong Branch Ltd", "91310000MA1K00003C5"))
+    for merchant_id, name, number in businesses:
+        onboarding.submit(db, tenant_id, party_kind="merchant", party_id=merchant_id, actor="demo", business={
+            "registered_name": name, "registration_number": number, "country": "CN", "business_type": "retail",
+            "beneficial_owners": [{"name": "Chen Jing", "date_of_birth": "1971-08-09", "nationality": "CN",
+                                   "ownership_percent": 70}]})
+    for promoter_id, name, number in ((top.id, "Zhao Lei", "E20000017"), (promoter.id, "Li Na", "E20000025")):
+        onboarding.submit(db, tenant_id, party_kind="promoter", party_id=promoter_id, actor="demo", individual={
+            "legal_name": name, "date_of_birth": "1988-03-14", "nationality": "CN",
+            "national_id": "1101" + number[1:] + "0", "document_type": "passport", "document_number": number})
     return Parties(world.merchant_id, promoter.id, top.id, customer.id, fund.id, branch.id)
 
 

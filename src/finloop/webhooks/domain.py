@@ -50,6 +50,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "payout.failed",
     "payout.returned",
     "safeguarding.shortfall",
+    "risk.model_drift",
 )
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret

@@ -16,6 +16,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -64,7 +65,18 @@ def unregister_resolver(object_type: str) -> None:
         _resolvers.pop(object_type, None)
 
 
+#: The modules that register resolvers when imported. A process that closes a case without having imported
+#: them (the CLI imports lazily) loads them on the first look-up, so a verdict never misses its resolver.
+RESOLVER_MODULES = ("finloop.risk.wiring", "finloop.risk.aml.service", "finloop.onboarding.service")
+_resolver_modules_loaded = False
+
+
 def _resolver(object_type: str) -> Resolver | None:
+    global _resolver_modules_loaded
+    if not _resolver_modules_loaded:
+        for module in RESOLVER_MODULES:
+            importlib.import_module(module)
+        _resolver_modules_loaded = True
     with _resolvers_lock:
         return _resolvers.get(object_type)
 
@@ -273,6 +285,12 @@ def close_case(uow: UnitOfWork, tenant_id: str, case_id: str, *, outcome: str, a
         from finloop.risk import service as risk
 
         risk.label_decision(uow, tenant_id, decision.id, label, actor=actor)
+    if decision is not None:  # the customer becomes a known fraud of its network component
+        from finloop.risk.network import service as network
+
+        for source in ([f"case:{case.id}"] if outcome_ is CaseOutcome.CONFIRMED_FRAUD else []) + (
+                ["list"] if "customer" in listed else []):
+            network.mark_fraud(uow, tenant_id, decision.event.get("customer_id"), source=source)
     audit.record(uow, tenant_id, actor=actor, action="risk.case.resolved", object_type="risk_case",
                  object_id=case.id, after={"verdict": verdict, "resolver": resolver is not None, "label": label,
                                            "listed": listed})

@@ -2,8 +2,9 @@
 
 - ``encode_row`` turns a decision's velocity features and event into the model's input row; training and
   serving call the same function with the encoding stored on the model, so they cannot disagree.
-- ``build_frame`` replays a labelled history in time order through the velocity features
-  (``velocity.replay``: each event sees the features as they were at its time), no database needed.
+- ``build_frame`` replays a labelled history in time order through the velocity and network features
+  (``velocity.replay``, ``network.replay``: each event sees the features as they were at its time), no
+  database needed.
 - ``fit`` trains on the events before ``split_at`` and measures on those after (a time-based split: the
   model is judged on days it never saw). The operating threshold is the lowest 0..1000 score at which, on
   the last quarter of the training days scored out of sample, at most ``review_rate`` of events are
@@ -29,6 +30,8 @@ from finloop.db.uow import UnitOfWork
 from finloop.risk import velocity
 from finloop.risk.ml import drift
 from finloop.risk.ml.models import RiskModel
+from finloop.risk.network import domain as network_domain
+from finloop.risk.network import replay as network_replay
 from finloop.sim.fraud import LabelledEvent
 
 ALGORITHM = "lightgbm"
@@ -64,15 +67,24 @@ def _section(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+#: The network and geo features the model reads (those not already an event column).
+NETWORK_COLUMNS = tuple(name for name in network_domain.FEATURE_NAMES if name not in EVENT_COLUMNS)
+#: Training sees a fraud label this long after the event (labels arrive later in real life): the network's
+#: fraud counts of the replayed history never include an event's own, not yet known, label.
+LABEL_DELAY = timedelta(days=2)
+
+
 def new_encoding(currencies: Sequence[str]) -> dict[str, Any]:
-    """The encoding stored with a model: the column order and the currency vocabulary (unknown → 0)."""
+    """The encoding stored with a model: the column order and the currency vocabulary (unknown → 0). Models
+    trained before the network features have no ``network_columns`` and are encoded without them."""
     vocabulary = {c: i + 1 for i, c in enumerate(sorted(set(currencies)))}
     return {"event_columns": list(EVENT_COLUMNS), "velocity_columns": list(velocity.FEATURE_NAMES),
-            "currency": vocabulary}
+            "network_columns": list(NETWORK_COLUMNS), "currency": vocabulary}
 
 
 def columns(encoding: Mapping[str, Any]) -> list[str]:
-    return list(encoding["event_columns"]) + list(encoding["velocity_columns"])
+    return (list(encoding["event_columns"]) + list(encoding["velocity_columns"])
+            + list(encoding.get("network_columns", ())))
 
 
 def encode_row(encoding: Mapping[str, Any], features: Mapping[str, int], event: Mapping[str, Any]) -> list[float]:
@@ -98,6 +110,7 @@ def encode_row(encoding: Mapping[str, Any], features: Mapping[str, int], event: 
     }
     row = [float(values.get(name, 0)) for name in encoding["event_columns"]]
     row += [float(_int(features.get(name))) for name in encoding["velocity_columns"]]
+    row += [float(_int(features.get(name))) for name in encoding.get("network_columns", ())]
     return row
 
 
@@ -117,7 +130,8 @@ class Frame:
 
 
 def build_frame(tenant_id: str, events: Sequence[LabelledEvent], *, progress: Progress = _quiet) -> Frame:
-    """Replay ``events`` (sorted by time) through the velocity features and encode each as of its time."""
+    """Replay ``events`` (sorted by time) through the velocity and the network features (``network.replay``,
+    fraud labels known ``LABEL_DELAY`` after their event) and encode each as of its time."""
     if not events:
         raise InvalidRequest("No events to train on.", code="no_training_data", param="days")
     if any(later.at < earlier.at for earlier, later in itertools.pairwise(events)):
@@ -126,8 +140,11 @@ def build_frame(tenant_id: str, events: Sequence[LabelledEvent], *, progress: Pr
     rows: list[list[float]] = []
     total = len(events)
     replayed = velocity.replay(tenant_id, ((e.at, {**e.event, "type": e.event_type}) for e in events))
-    for i, (labelled, features) in enumerate(zip(events, replayed, strict=True)):
-        rows.append(encode_row(encoding, features, labelled.event))
+    marks = sorted((e.at + LABEL_DELAY, str(e.event.get("customer_id"))) for e in events
+                   if e.fraud and e.event.get("customer_id") is not None)
+    networked = network_replay.replay(tenant_id, ((e.at, e.event) for e in events), fraud_marks=marks)
+    for i, (labelled, features, linked) in enumerate(zip(events, replayed, networked, strict=True)):
+        rows.append(encode_row(encoding, {**features, **linked}, labelled.event))
         if i % 500 == 0 or i == total - 1:
             progress("features", i + 1, total)
     return Frame(x=np.asarray(rows, dtype=np.float64), y=np.asarray([e.fraud for e in events], dtype=np.int8),

@@ -1,0 +1,1 @@
+"""Verification connectors: identity documents, liveness and company registries behind small interfaces."""
