@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from finloop.cli import app
 from finloop.db.uow import Database
 from finloop.payments import service as payments
+from finloop.risk import lists as risk_lists
 from finloop.risk import service as risk
 from finloop.risk.cases import service as cases
 from finloop.risk.ml import train
@@ -235,6 +236,23 @@ def test_fraud_counts_follow_labels_cases_lists_and_merges(db: Database, tenant:
         assert network.unmark_fraud(uow, t, "ghost", source="list") is True
         assert network.unmark_fraud(uow, t, "ghost", source="list") is False
         assert network.view(uow, t, "ghost").fraud_members == 0
+        assert network.check(uow, t) == []
+        uow.commit()
+
+
+def test_a_black_listed_customer_counts_as_fraud_from_the_moment_it_is_listed(db: Database,
+                                                                            tenant: TenantHandle) -> None:
+    t = tenant.id
+    with db.uow() as uow:
+        risk.decide(uow, t, event_type="payment", event=_event("l1", device="dev_l"))
+        risk.decide(uow, t, event_type="payment", event=_event("l2", device="dev_l"))
+        grey = risk_lists.add_entry(uow, t, kind="grey", level="customer", value="l1", reason="watch", actor="a")
+        assert network.view(uow, t, "l2").fraud_members == 0  # only black entries count
+        black = risk_lists.add_entry(uow, t, kind="black", level="customer", value="l1", reason="fraud", actor="a")
+        assert network.view(uow, t, "l2").fraud_members == 1
+        risk_lists.remove_entry(uow, t, black.id, actor="a")
+        assert network.view(uow, t, "l2").fraud_members == 0
+        risk_lists.remove_entry(uow, t, grey.id, actor="a")
         assert network.check(uow, t) == []
         uow.commit()
 

@@ -10,6 +10,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 bench_app = typer.Typer(help="Benchmarks that measure their anchor in the same run.", no_args_is_help=True)
 
+
+@bench_app.callback()
+def _quiet_logs() -> None:
+    # The services' info logs (a vault key made, a tenant created) would land in the JSON on stdout.
+    from finloop.logging import configure
+
+    configure("WARNING")
+
 # Repeated from finloop.bench.ledger so that the CLI does not import the benchmark until it runs.
 _DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

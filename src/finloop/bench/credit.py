@@ -16,7 +16,11 @@ Measured in one process, on one thread:
 - ``score_applicant``: the real-time use case end to end on a temporary SQLite database: features from the
   records (grouped queries), champion and challenger, the rating, the insert and the commit, one unit of
   work per score, over ``applicants`` applicants who each have a sandbox bureau report;
-- ``batch_rescore``: the monthly re-score of those applicants, applicants per second.
+- ``batch_rescore``: the monthly re-score of those applicants, applicants per second;
+- ``schedules``: repayment schedules generated per second (``credit.schedule``: exact amounts, due dates and
+  the APR solved in Decimal): a 12-month annuity with equal periods, and a 24-month annuity by actual/actual
+  (ISDA) from a month end; beside the anchor numpy-financial's ``pmt`` + ``ipmt`` + ``ppmt`` + ``irr`` over the
+  same 12-month loan in floats, when numpy-financial is installed (a test dependency).
 Per-call timings include the timer's own cost (about 0.1 µs), which dominates the dict lookup.
 """
 
@@ -79,6 +83,46 @@ def _logistic_anchor(model: Any) -> Callable[[dict[str, Any]], float]:
     return evaluate
 
 
+def schedules(seconds: float) -> dict[str, Any]:
+    """Schedules per second: a 12-month annuity, a 24-month day-count annuity, and the numpy-financial anchor."""
+    from datetime import date
+    from decimal import Decimal
+
+    from finloop.credit.daycount import DayCount
+    from finloop.credit.schedule import Method, Pricing, schedule
+
+    monthly = Pricing(Method.EQUAL_INSTALLMENT, Decimal("0.18"))
+    dated = Pricing(Method.EQUAL_INSTALLMENT, Decimal("0.18"), day_count=DayCount.ACTUAL_ACTUAL)
+    principals = [1_000_000 + 37 * i for i in range(64)]
+    out: dict[str, Any] = {
+        "annuity_12m": _timed(principals, lambda p: schedule(monthly, principal=p, currency_code="CNY", term=12,
+                                                             start_on=date(2026, 1, 1)), seconds),
+        "annuity_24m_actual_actual": _timed(principals, lambda p: schedule(
+            dated, principal=p, currency_code="CNY", term=24, start_on=date(2027, 12, 31)), seconds),
+    }
+    try:
+        import numpy as np
+        import numpy_financial as npf
+    except ImportError:
+        out["anchor_numpy_financial_12m"] = None
+        return out
+    periods = np.arange(1, 13)
+
+    def anchor(principal: int) -> object:
+        rate = 0.18 / 12
+        payment = npf.pmt(rate, 12, -principal)
+        npf.ipmt(rate, periods, 12, -principal)
+        npf.ppmt(rate, periods, 12, -principal)
+        return npf.irr([-principal, *([payment] * 12)])
+
+    out["anchor_numpy_financial_12m"] = _timed(principals, anchor, seconds)
+    base = out["anchor_numpy_financial_12m"]["p50_us"] or 1e-3
+    out["ratios"] = {"annuity_12m_p50_vs_numpy_financial": round(out["annuity_12m"]["p50_us"] / base, 2),
+                     "annuity_24m_actual_actual_p50_vs_numpy_financial": round(
+                         out["annuity_24m_actual_actual"]["p50_us"] / base, 2)}
+    return out
+
+
 def run(*, seconds: float = 2.0, rows: int = 5000, applicants: int = 200, seed: int = 1) -> dict[str, Any]:
     from structlog.testing import capture_logs
 
@@ -91,6 +135,7 @@ def run(*, seconds: float = 2.0, rows: int = 5000, applicants: int = 200, seed: 
     from finloop.payments import service as payments
     from finloop.tenancy import service as tenancy
 
+    schedule_figures = schedules(seconds)
     trained = scorecard.train(scorecard.platform_dataset(rows, seed), seed=seed)
     descriptions = {f["name"]: f["description"] for f in trained.features}
     card = scorecard.ScorecardModel(trained.scorecard.tables, trained.scaling, descriptions)
@@ -107,6 +152,7 @@ def run(*, seconds: float = 2.0, rows: int = 5000, applicants: int = 200, seed: 
         "scorecard": _timed(vectors, card.evaluate, seconds),
         "gbm": _timed(vectors, gbm.evaluate, seconds),
     }
+    result["schedules"] = schedule_figures
     anchor = result["anchor"]["logistic"]["p50_us"] or 1e-3
     result["ratios"] = {"scorecard_p50_vs_logistic": round(result["scorecard"]["p50_us"] / anchor, 1),
                         "gbm_p50_vs_logistic": round(result["gbm"]["p50_us"] / anchor, 1),

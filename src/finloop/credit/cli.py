@@ -1,10 +1,12 @@
 """`finloop credit` commands: train the scorecard and its challenger, the model registry, scoring, the monthly
-re-score and score stability."""
+re-score and score stability; repayment schedules, loan products and credit lines."""
 
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -242,3 +244,437 @@ def stability(tenant: str = typer.Option(..., help="The tenant id."),
     except FinloopError as error:
         raise _fail(error) from None
     typer.echo(json.dumps(result))
+
+
+# ---------------------------------------------------------------------------------------------- schedules
+
+
+def _date(value: str | None, hint: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("a date YYYY-MM-DD", param_hint=hint) from None
+
+
+def _minor(value: str, code: str, hint: str) -> int:
+    from finloop.credit.schedule import minor_from_text
+
+    try:
+        return minor_from_text(value, code, hint.lstrip("-"))
+    except FinloopError as error:
+        raise typer.BadParameter(error.message, param_hint=hint) from None
+
+
+def _print_schedule(shown: dict[str, Any], title: str) -> None:
+    table = Table("#", "due date", "days", "principal", "interest", "fees", "total", "balance", title=title)
+    for row in shown["installments"]:
+        table.add_row(str(row["number"]), row["due_date"], str(row["days"]), row["principal"], row["interest"],
+                      row["fees"], row["total"], row["balance"])
+    totals = shown["totals"]
+    table.add_row("", "total", "", totals["principal"], totals["interest"], totals["installment_fees"],
+                  totals["repaid"], "")
+    console.print(table)
+    console.print(f"upfront fee {totals['upfront_fee']}, disbursed {shown['net_disbursed']}; periodic rate "
+                  f"{shown['periodic_rate']} × {shown['periods_per_year']} periods a year: APR {shown['apr']}, "
+                  f"effective annual rate {shown['effective_annual_rate']}", markup=False, highlight=False)
+
+
+@credit_app.command("schedule")
+def schedule_command(
+        principal: str = typer.Option(..., help="Major units as a decimal string, e.g. 10000.00 (no more decimal "
+                                      "places than the currency has)."),
+        term: int = typer.Option(..., min=1, max=366, help="Months (days with --term-unit day)."),
+        currency: str | None = typer.Option(None, help="ISO 4217 code (from the product with --product)."),
+        method: str | None = typer.Option(None, help="equal_installment, equal_principal, interest_only, flat or "
+                                          "revolving."),
+        annual_rate: str | None = typer.Option(None, help="Nominal annual rate, e.g. 0.18."),
+        daily_rate: str | None = typer.Option(None, help="Daily rate instead, e.g. 0.0005."),
+        day_count: str | None = typer.Option(None, help="actual_365, actual_actual, 30_360 or 30e_360 (default: "
+                                             "equal monthly periods)."),
+        term_unit: str = typer.Option("month", help="month, or day for a one-bullet cash loan."),
+        rounding: str = typer.Option("half_up", help="half_up, half_even, down, up, floor or ceiling."),
+        start_date: str | None = typer.Option(None, help="Disbursement date YYYY-MM-DD (default: today)."),
+        upfront_fee_rate: str = typer.Option("0", help="Upfront fee as a share of the principal."),
+        installment_fee_rate: str = typer.Option("0", help="Fee per installment as a share of the principal."),
+        tenant: str | None = typer.Option(None, help="With --product: the tenant."),
+        product: str | None = typer.Option(None, "--product", help="Price by this product version (lpr_...)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON: amounts as decimal strings.")) -> None:
+    """A repayment schedule with its totals, APR and effective annual rate, without an application: from the
+    terms given, or a product's (--tenant and --product)."""
+    from finloop.core.money import is_currency
+    from finloop.credit import products
+    from finloop.credit.schedule import schedule_json
+
+    start = _date(start_date, "--start-date")
+    try:
+        if product is not None:
+            if tenant is None:
+                raise typer.BadParameter("--product needs --tenant", param_hint="--product")
+            db = _database()
+            with db.uow(read_only=True) as uow:
+                code = products.get_product(uow, tenant, product).currency
+                found = products.preview(uow, tenant, principal=_minor(principal, code, "--principal"), term=term,
+                                         start_on=start, product_id=product)
+        else:
+            if currency is None or not is_currency(currency):
+                raise typer.BadParameter("an ISO 4217 code such as CNY", param_hint="--currency")
+            if method is None:
+                raise typer.BadParameter("equal_installment, equal_principal, interest_only, flat or revolving",
+                                         param_hint="--method")
+            if (annual_rate is None) == (daily_rate is None):
+                raise typer.BadParameter("give --annual-rate or --daily-rate", param_hint="--annual-rate")
+            pricing = {"currency": currency, "method": method, "annual_rate": annual_rate, "daily_rate": daily_rate,
+                       "day_count": day_count, "term_unit": term_unit, "rounding": rounding,
+                       "upfront_fee_rate": upfront_fee_rate, "installment_fee_rate": installment_fee_rate}
+            found = products.Preview(products.stated_schedule(
+                pricing, principal=_minor(principal, currency, "--principal"), term=term,
+                start_on=start or date.today()), None, None)
+    except FinloopError as error:
+        raise _fail(error) from None
+    shown = schedule_json(found.schedule)
+    if found.product_id:
+        shown["product_id"] = found.product_id
+    if found.subsidy is not None:
+        subsidy = found.subsidy.to_json()
+        code = found.schedule.currency
+        shown["subsidy"] = {**subsidy, "amount": _major(subsidy["amount"], code),
+                            "interest_covered": _major(subsidy["interest_covered"], code)}
+    if as_json:
+        typer.echo(json.dumps(shown))
+        return
+    _print_schedule(shown, f"{shown['method']} {shown['currency']} {shown['principal']} over {shown['term']} "
+                           f"{shown['term_unit']}s from {shown['start_date']}")
+    if "subsidy" in shown:
+        console.print(f"subsidy: {shown['subsidy']['payer']} pays {shown['subsidy']['amount']}", markup=False,
+                      highlight=False)
+
+
+def _major(amount: int, code: str) -> str:
+    from finloop.credit.schedule import major
+
+    return major(amount, code)
+
+
+# ---------------------------------------------------------------------------------------------- products
+
+products_app = typer.Typer(help="Loan products: configured as data, versioned, with their APR.", no_args_is_help=True)
+credit_app.add_typer(products_app, name="products")
+
+
+def _spec(file: Path | None, example: str | None) -> dict[str, Any]:
+    from finloop.credit.products import EXAMPLES
+
+    if (file is None) == (example is None):
+        raise typer.BadParameter("give --file or --example", param_hint="--file")
+    if example is not None:
+        if example not in EXAMPLES:
+            raise typer.BadParameter(f"one of {', '.join(EXAMPLES)}", param_hint="--example")
+        return dict(EXAMPLES[example])
+    assert file is not None
+    try:
+        data = json.loads(file.read_text(), parse_float=lambda text: float(text))
+    except (OSError, ValueError) as error:
+        raise typer.BadParameter(f"a readable JSON file ({error})", param_hint="--file") from None
+    if not isinstance(data, dict):
+        raise typer.BadParameter("a JSON object of product fields", param_hint="--file")
+    return data
+
+
+def _product_table(rows: list[Any]) -> Table:
+    from finloop.credit.products import rates_of
+
+    table = Table("id", "code", "v", "status", "kind", "method", "rate", "terms", "APR by term")
+    for p in rows:
+        terms = ", ".join(map(str, p.terms)) if p.terms is not None else f"{p.min_term}-{p.max_term}"
+        aprs = ", ".join(f"{r['term']}: {r['apr']}" for r in rates_of(p))
+        table.add_row(p.id, p.code, str(p.version), p.status, p.kind, p.method, f"{p.rate} {p.rate_basis}",
+                      f"{terms} {p.term_unit}s", aprs)
+    return table
+
+
+@products_app.command("examples")
+def products_examples() -> None:
+    """Print the example products (consumer installment, buy-now-pay-later, cash, merchant revolving) as JSON."""
+    from finloop.credit.products import EXAMPLES
+
+    typer.echo(json.dumps(EXAMPLES, indent=2))
+
+
+@products_app.command("create")
+def products_create(tenant: str = typer.Option(..., help="The tenant id."),
+                    file: Path | None = typer.Option(None, help="A JSON file of product fields."),
+                    example: str | None = typer.Option(None, help="One of the examples by name.")) -> None:
+    """Create a product (version 1 of a new code); prints it as JSON."""
+    from finloop.credit import products
+    from finloop.credit.schemas import read_product
+
+    spec = _spec(file, example)
+    db = _database()
+    try:
+        with db.uow() as uow:
+            read = read_product(products.create_product(uow, tenant, spec, actor="cli"))
+            uow.commit()
+    except FinloopError as error:
+        raise _fail(error) from None
+    typer.echo(read.model_dump_json())
+
+
+@products_app.command("revise")
+def products_revise(tenant: str = typer.Option(..., help="The tenant id."),
+                    product: str = typer.Option(..., "--product", help="The active version's id."),
+                    file: Path = typer.Option(..., help="A JSON file of the fields to change.")) -> None:
+    """Write the next version of a product with the fields in the file changed; prints it as JSON."""
+    from finloop.credit import products
+    from finloop.credit.schemas import read_product
+
+    changes = _spec(file, None)
+    db = _database()
+    try:
+        with db.uow() as uow:
+            read = read_product(products.revise_product(uow, tenant, product, changes, actor="cli"))
+            uow.commit()
+    except FinloopError as error:
+        raise _fail(error) from None
+    typer.echo(read.model_dump_json())
+
+
+@products_app.command("retire")
+def products_retire(tenant: str = typer.Option(..., help="The tenant id."),
+                    product: str = typer.Option(..., "--product", help="The version's id.")) -> None:
+    """Stop offering a product version."""
+    from finloop.credit import products
+
+    db = _database()
+    try:
+        with db.uow() as uow:
+            row = products.retire_product(uow, tenant, product, actor="cli")
+            console.print(f"{row.id} ({row.code} v{row.version}) is retired", markup=False, highlight=False)
+            uow.commit()
+    except FinloopError as error:
+        raise _fail(error) from None
+
+
+@products_app.command("list")
+def products_list(tenant: str = typer.Option(..., help="The tenant id."),
+                  code: str | None = typer.Option(None, help="Only this code (every version)."),
+                  status: str | None = typer.Option(None, help="active, superseded or retired.")) -> None:
+    """The tenant's products with the APR of their terms."""
+    from finloop.credit import products
+
+    db = _database()
+    with db.uow(read_only=True) as uow:
+        rows = products.list_products(uow, tenant, code=code, status=status, limit=500)[:500]
+        console.print(_product_table(rows))
+
+
+@products_app.command("show")
+def products_show(tenant: str = typer.Option(..., help="The tenant id."),
+                  product: str = typer.Option(..., "--product", help="The version's id.")) -> None:
+    """One product version as JSON (every field, and the APR and effective annual rate of its terms)."""
+    from finloop.credit import products
+    from finloop.credit.schemas import read_product
+
+    db = _database()
+    try:
+        with db.uow(read_only=True) as uow:
+            read = read_product(products.get_product(uow, tenant, product))
+    except FinloopError as error:
+        raise _fail(error) from None
+    typer.echo(read.model_dump_json())
+
+
+# ---------------------------------------------------------------------------------------------- limits
+
+limits_app = typer.Typer(help="Credit lines: limits, sub-limits, adjustments and the limit policy.",
+                         no_args_is_help=True)
+credit_app.add_typer(limits_app, name="limits")
+
+
+def _line_json(uow: Any, line: Any) -> str:
+    from finloop.credit import limits
+    from finloop.credit.schemas import read_line
+
+    return read_line(line, limits.sub_limits(uow, line)).model_dump_json()
+
+
+@limits_app.command("grant")
+def limits_grant(tenant: str = typer.Option(..., help="The tenant id."),
+                 applicant: str = typer.Option(..., "--applicant", help="The applicant id."),
+                 requested: str | None = typer.Option(None, help="The stated need in major units, e.g. 5000.00.")
+                 ) -> None:
+    """Open the applicant's credit line (scored first): prints the line with its calculation as JSON."""
+    from finloop.credit import limits
+    from finloop.credit import service as credit
+
+    db = _database()
+    try:
+        with db.uow() as uow:
+            code = credit.get_applicant(uow, tenant, applicant).currency
+            amount = _minor(requested, code, "--requested") if requested is not None else None
+            line = limits.grant_line(uow, tenant, applicant, requested_amount=amount, actor="cli")
+            shown = _line_json(uow, line)
+            uow.commit()
+    except FinloopError as error:
+        raise _fail(error) from None
+    typer.echo(shown)
+
+
+@limits_app.command("show")
+def limits_show(tenant: str = typer.Option(..., help="The tenant id."),
+                line: str | None = typer.Option(None, "--line", help="The line id."),
+                applicant: str | None = typer.Option(None, "--applicant", help="Or the applicant id.")) -> None:
+    """A credit line: limits, use, sub-limits and the factors of its calculation."""
+    from finloop.credit import limits
+
+    if (line is None) == (applicant is None):
+        raise typer.BadParameter("give --line or --applicant", param_hint="--line")
+    db = _database()
+    try:
+        with db.uow(read_only=True) as uow:
+            row = limits.get_line(uow, tenant, line) if line else limits.line_of(uow, tenant, applicant or "")
+            subs = limits.sub_limits(uow, row)
+            code, calculation = row.currency, dict(row.calculation)
+            console.print(f"{row.id} ({row.status}) {code}: limit {_major(row.limit_amount, code)}, reserved "
+                          f"{_major(row.reserved_amount, code)}, used {_major(row.used_amount, code)}",
+                          markup=False, highlight=False)
+            table = Table("sub-limit", "status", "limit", "reserved", "used", "revolving")
+            for s in subs.values():
+                table.add_row(s.limit_group, s.status, _major(s.limit_amount, code), _major(s.reserved_amount, code),
+                              _major(s.used_amount, code), "yes" if s.is_revolving else "no")
+    except FinloopError as error:
+        raise _fail(error) from None
+    console.print(table)
+    factors = Table("factor", "description", "value", "before", "after", title="Calculation")
+    for f in calculation.get("factors", []):
+        factors.add_row(f["code"], f["description"], f["value"], _major(f["before_amount"], code),
+                        _major(f["after_amount"], code))
+    console.print(factors)
+
+
+@limits_app.command("changes")
+def limits_changes(tenant: str = typer.Option(..., help="The tenant id."),
+                   line: str = typer.Option(..., "--line", help="The line id.")) -> None:
+    """The line's limit-change log."""
+    from finloop.credit import limits
+
+    db = _database()
+    table = Table("at", "group", "kind", "reason", "before", "after", "status", "actor", "note")
+    try:
+        with db.uow(read_only=True) as uow:
+            code = limits.get_line(uow, tenant, line).currency
+            for c in limits.list_changes(uow, tenant, line, limit=500):
+                table.add_row(c.created_at.isoformat(timespec="seconds"), c.limit_group or "(line)", c.kind,
+                              c.reason, _major(c.before_amount, code) if c.before_amount is not None else "",
+                              _major(c.after_amount, code), c.after_status, c.actor, c.note)
+    except FinloopError as error:
+        raise _fail(error) from None
+    console.print(table)
+
+
+@limits_app.command("review")
+def limits_review(tenant: str = typer.Option(..., help="The tenant id."),
+                  on: str | None = typer.Option(None, "--date", help="Business date YYYY-MM-DD (default: today's)."),
+                  batch: int = typer.Option(200, min=1, max=5000, help="Lines per transaction.")) -> None:
+    """The periodic review by hand: re-calculate every line due on the date (a line reviewed on it is not
+    reviewed again). Prints JSON."""
+    from sqlalchemy import func, select
+
+    from finloop.credit import limits
+    from finloop.credit.models import CreditLine
+    from finloop.tenancy import service as tenancy
+
+    db = _database()
+    reviewed = 0
+    try:
+        with db.uow(read_only=True) as uow:
+            day = _date(on, "--date") or tenancy.current_business_date(uow, tenant)
+            total = int(uow.session.scalar(select(func.count()).select_from(CreditLine)
+                                           .where(CreditLine.tenant_id == tenant)) or 0)
+        with Progress(TextColumn("review"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=Console(stderr=True)) as bar:
+            task = bar.add_task("review", total=total)
+            while True:
+                with db.uow() as uow:
+                    done = limits.review_due(uow, tenant, day, limit=batch, actor="cli")
+                    uow.commit()
+                reviewed += done
+                bar.update(task, advance=done)
+                if done == 0:
+                    break
+    except FinloopError as error:
+        raise _fail(error) from None
+    typer.echo(json.dumps({"business_date": day.isoformat(), "reviewed": reviewed, "lines": total}))
+
+
+@limits_app.command("adjust")
+def limits_adjust(tenant: str = typer.Option(..., help="The tenant id."),
+                  line: str = typer.Option(..., "--line", help="The line id."),
+                  limit: str = typer.Option(..., "--limit", help="The new limit in major units."),
+                  group: str | None = typer.Option(None, "--group", help="A sub-limit (default: the line)."),
+                  note: str = typer.Option(..., help="Why.")) -> None:
+    """Set a line's limit or a sub-limit by hand (logged with the note)."""
+    from finloop.credit import limits
+
+    db = _database()
+    try:
+        with db.uow() as uow:
+            code = limits.get_line(uow, tenant, line).currency
+            limits.adjust(uow, tenant, line, limit_amount=_minor(limit, code, "--limit"), limit_group=group,
+                          note=note, actor="cli")
+            shown = _line_json(uow, limits.get_line(uow, tenant, line))
+            uow.commit()
+    except FinloopError as error:
+        raise _fail(error) from None
+    typer.echo(shown)
+
+
+@limits_app.command("freeze")
+def limits_freeze(tenant: str = typer.Option(..., help="The tenant id."),
+                  line: str = typer.Option(..., "--line", help="The line id."),
+                  note: str = typer.Option("", help="Why.")) -> None:
+    """Freeze a line by hand."""
+    _status_change(tenant, line, note, freeze=True)
+
+
+@limits_app.command("unfreeze")
+def limits_unfreeze(tenant: str = typer.Option(..., help="The tenant id."),
+                    line: str = typer.Option(..., "--line", help="The line id."),
+                    note: str = typer.Option("", help="Why.")) -> None:
+    """Unfreeze a line."""
+    _status_change(tenant, line, note, freeze=False)
+
+
+def _status_change(tenant: str, line: str, note: str, *, freeze: bool) -> None:
+    from finloop.credit import limits
+
+    db = _database()
+    try:
+        with db.uow() as uow:
+            change = (limits.freeze if freeze else limits.unfreeze)(uow, tenant, line, note=note, actor="cli")
+            console.print(f"{line} is {change.after_status}", markup=False, highlight=False)
+            uow.commit()
+    except FinloopError as error:
+        raise _fail(error) from None
+
+
+@limits_app.command("policy")
+def limits_policy(tenant: str = typer.Option(..., help="The tenant id."),
+                  set_file: Path | None = typer.Option(None, "--set", help="A JSON file of the fields to change.")
+                  ) -> None:
+    """Print the tenant's limit policy as JSON; with --set, change it first."""
+    from finloop.credit import limits
+
+    db = _database()
+    try:
+        with db.uow() as uow:
+            if set_file is not None:
+                row = limits.set_policy(uow, tenant, _spec(set_file, None), actor="cli")
+                uow.commit()
+            else:
+                row = limits.policy_row(uow, tenant)
+            policy = dict(row.policy)
+    except FinloopError as error:
+        raise _fail(error) from None
+    typer.echo(json.dumps(policy))

@@ -1,13 +1,16 @@
-"""Credit HTTP endpoints: applicants, consents, bureau pulls, scores, the model registry and the rating policy.
+"""Credit HTTP endpoints: applicants, consents, bureau pulls, scores, the model registry and the rating policy;
+loan products, schedule previews, the limit policy and credit lines.
 
 Reads need any key of the tenant. Creating applicants, recording and revoking consents, pulling bureau
-reports and scoring need ``credit.score``; promoting and retiring models and changing the rating bands need
-``credit.configure``. Personal data is returned masked only. Every POST takes an Idempotency-Key.
+reports, scoring, previewing schedules, opening and reviewing credit lines need ``credit.score``; promoting
+and retiring models, changing the rating bands, configuring products and the limit policy, and adjusting,
+freezing or unfreezing a line by hand need ``credit.configure``. Personal data is returned masked only. Every
+POST takes an Idempotency-Key.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
@@ -15,29 +18,50 @@ from finloop.api.deps import CurrentReader, CurrentWriter
 from finloop.api.pagination import Cursor, Limit, Page, page
 from finloop.api.types import Line
 from finloop.core.errors import Conflict
-from finloop.credit import flows, registry, scoring
+from finloop.credit import flows, limits, products, registry, scoring
 from finloop.credit import service as credit
 from finloop.credit.domain import ModelKind, ModelStatus, PartyKind
+from finloop.credit.models import CreditLine
+from finloop.credit.products import ProductKind, ProductStatus
 from finloop.credit.schemas import (
+    PRICING_FIELDS,
     ApplicantCreate,
     ApplicantRead,
+    AvailabilityRead,
     BureauPull,
     BureauReportRead,
     ConsentCreate,
     ConsentRead,
+    CreditLineCreate,
+    CreditLineRead,
+    LimitChangeRead,
+    LimitPolicyRead,
+    LimitPolicyWrite,
+    LineAdjust,
+    LineNote,
     ModelPromote,
     ModelRead,
+    ProductCreate,
+    ProductRead,
+    ProductRevise,
     RatingPolicyRead,
     RatingPolicyWrite,
+    SchedulePreview,
+    ScheduleRead,
     ScorecardRead,
     ScoreCreate,
     ScoreRead,
     StabilityRead,
     read_applicant,
+    read_change,
     read_consent,
+    read_limit_policy,
+    read_line,
     read_model,
     read_policy,
+    read_product,
     read_report,
+    read_schedule,
     read_score,
     read_scorecard,
 )
@@ -242,3 +266,169 @@ def put_rating_policy(body: RatingPolicyWrite, writer: CurrentWriter):  # type: 
     return writer.run(lambda uow: read_policy(credit.set_bands(
         uow, writer.tenant_id, [b.model_dump() for b in body.bands], actor=writer.principal.actor)),
         permission=CONFIGURE)
+
+
+# ---------------------------------------------------------------------------------------------- products
+
+
+@router.post("/credit/products", response_model=ProductRead, status_code=201,
+             summary="Create a loan product (version 1 of a new code)")
+def create_product(body: ProductCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_product(products.create_product(
+        uow, writer.tenant_id, body.model_dump(mode="json", exclude_unset=True), actor=writer.principal.actor)),
+        permission=CONFIGURE, status_code=201)
+
+
+@router.get("/credit/products", response_model=Page[ProductRead], summary="List loan products (every version)")
+def list_products(reader: CurrentReader, limit: Limit = 50, starting_after: Cursor = None,
+                  code: Annotated[Line | None, Query(max_length=40)] = None,
+                  status: Annotated[ProductStatus | None, Query()] = None,
+                  kind: Annotated[ProductKind | None, Query()] = None) -> Page[ProductRead]:
+    return reader.run(lambda uow: page(products.list_products(
+        uow, reader.tenant_id, code=code, status=status.value if status else None, kind=kind.value if kind else None,
+        after=starting_after, limit=limit), limit, read_product, lambda p: p.id))
+
+
+@router.get("/credit/products/{product_id}", response_model=ProductRead,
+            summary="Get a loan product version, with the APR of its terms")
+def get_product(product_id: Id, reader: CurrentReader) -> ProductRead:
+    return reader.run(lambda uow: read_product(products.get_product(uow, reader.tenant_id, product_id)))
+
+
+@router.post("/credit/products/{product_id}/revise", response_model=ProductRead, status_code=201,
+             summary="Write the next version of an active product with some fields changed")
+def revise_product(product_id: Id, body: ProductRevise, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_product(products.revise_product(
+        uow, writer.tenant_id, product_id, body.model_dump(mode="json", exclude_unset=True),
+        actor=writer.principal.actor)), permission=CONFIGURE, status_code=201)
+
+
+@router.post("/credit/products/{product_id}/retire", response_model=ProductRead,
+             summary="Stop offering a product version (its loans keep their terms)")
+def retire_product(product_id: Id, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_product(products.retire_product(uow, writer.tenant_id, product_id,
+                                                                       actor=writer.principal.actor)),
+                      permission=CONFIGURE)
+
+
+@router.post("/credit/schedules/preview", response_model=ScheduleRead,
+             summary="A repayment schedule with its APR and effective annual rate, without an application")
+def preview_schedule(body: SchedulePreview, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    def work(uow: UnitOfWork) -> ScheduleRead:
+        found = products.preview(uow, writer.tenant_id, principal=body.principal_amount, term=body.term,
+                                 start_on=body.start_date, product_id=body.product_id,
+                                 pricing=body.model_dump(mode="json", include=set(PRICING_FIELDS)))
+        return read_schedule(found.schedule, product_id=found.product_id,
+                             subsidy=found.subsidy.to_json() if found.subsidy else None)
+
+    return writer.run(work, permission=SCORE)
+
+
+# ---------------------------------------------------------------------------------------------- limits
+
+
+@router.get("/credit/limit-policy", response_model=LimitPolicyRead, summary="The limit policy")
+def get_limit_policy(reader: CurrentReader) -> LimitPolicyRead:
+    return reader.run(lambda uow: read_limit_policy(limits.policy_row(uow, reader.tenant_id)))
+
+
+@router.put("/credit/limit-policy", response_model=LimitPolicyRead,
+            summary="Change fields of the limit policy (the rest keep their value)")
+def put_limit_policy(body: LimitPolicyWrite, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_limit_policy(limits.set_policy(
+        uow, writer.tenant_id, body.model_dump(mode="json", exclude_unset=True), actor=writer.principal.actor)),
+        permission=CONFIGURE)
+
+
+def _line(uow: UnitOfWork, line: CreditLine) -> CreditLineRead:
+    return read_line(line, limits.sub_limits(uow, line))
+
+
+@router.post("/credit/applicants/{applicant_id}/credit-line", response_model=CreditLineRead, status_code=201,
+             summary="Open the applicant's credit line: an explained limit and its product sub-limits")
+def grant_line(applicant_id: Id, writer: CurrentWriter,  # type: ignore[no-untyped-def]
+               body: CreditLineCreate | None = None):
+    requested = (body or CreditLineCreate()).requested_amount
+    return writer.run(lambda uow: _line(uow, limits.grant_line(uow, writer.tenant_id, applicant_id,
+                                                               requested_amount=requested,
+                                                               actor=writer.principal.actor)),
+                      permission=SCORE, status_code=201)
+
+
+@router.get("/credit/lines", response_model=Page[CreditLineRead], summary="List credit lines")
+def list_lines(reader: CurrentReader, limit: Limit = 50, starting_after: Cursor = None,
+               status: Annotated[Literal["active", "frozen", "closed"] | None, Query()] = None,
+               applicant_id: Annotated[Line | None, Query(max_length=40)] = None) -> Page[CreditLineRead]:
+    def work(uow: UnitOfWork) -> Page[CreditLineRead]:
+        rows = limits.list_lines(uow, reader.tenant_id, status=status, applicant_id=applicant_id,
+                                 after=starting_after, limit=limit)
+        return page(rows, limit, lambda line: _line(uow, line), lambda line: line.id)
+
+    return reader.run(work)
+
+
+@router.get("/credit/lines/{line_id}", response_model=CreditLineRead,
+            summary="Get a credit line: limits, use, sub-limits and the calculation behind them")
+def get_line(line_id: Id, reader: CurrentReader) -> CreditLineRead:
+    return reader.run(lambda uow: _line(uow, limits.get_line(uow, reader.tenant_id, line_id)))
+
+
+@router.get("/credit/lines/{line_id}/changes", response_model=Page[LimitChangeRead],
+            summary="The line's limit-change log: every change with its reason and actor")
+def list_changes(line_id: Id, reader: CurrentReader, limit: Limit = 50,
+                 starting_after: Cursor = None) -> Page[LimitChangeRead]:
+    return reader.run(lambda uow: page(limits.list_changes(uow, reader.tenant_id, line_id, after=starting_after,
+                                                           limit=limit), limit, read_change, lambda c: c.id))
+
+
+@router.get("/credit/lines/{line_id}/availability", response_model=AvailabilityRead,
+            summary="What a loan of a product can have from this line now, and why not more")
+def get_availability(line_id: Id, reader: CurrentReader,
+                     product_id: Annotated[Line, Query(min_length=1, max_length=40)]) -> AvailabilityRead:
+    def work(uow: UnitOfWork) -> AvailabilityRead:
+        line = limits.get_line(uow, reader.tenant_id, line_id)
+        product = products.get_product(uow, reader.tenant_id, product_id)
+        found = limits.available_for(uow, reader.tenant_id, line.applicant_id, product)
+        return AvailabilityRead(product_id=product.id, **found.to_json())
+
+    return reader.run(work)
+
+
+@router.post("/credit/lines/{line_id}/review", response_model=CreditLineRead,
+             summary="Re-calculate the line now from the latest score, bureau report and repayment record")
+def review_line(line_id: Id, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    def work(uow: UnitOfWork) -> CreditLineRead:
+        limits.review_line(uow, writer.tenant_id, line_id, actor=writer.principal.actor, reason="on_demand_review")
+        return _line(uow, limits.get_line(uow, writer.tenant_id, line_id))
+
+    return writer.run(work, permission=SCORE)
+
+
+@router.post("/credit/lines/{line_id}/adjust", response_model=CreditLineRead,
+             summary="Set the line's limit or a sub-limit by hand, with a note")
+def adjust_line(line_id: Id, body: LineAdjust, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    def work(uow: UnitOfWork) -> CreditLineRead:
+        limits.adjust(uow, writer.tenant_id, line_id, limit_amount=body.limit_amount, limit_group=body.limit_group,
+                      note=body.note, actor=writer.principal.actor)
+        return _line(uow, limits.get_line(uow, writer.tenant_id, line_id))
+
+    return writer.run(work, permission=CONFIGURE)
+
+
+@router.post("/credit/lines/{line_id}/freeze", response_model=CreditLineRead,
+             summary="Freeze a line: nothing can be drawn until it is unfrozen")
+def freeze_line(line_id: Id, writer: CurrentWriter, body: LineNote | None = None):  # type: ignore[no-untyped-def]
+    def work(uow: UnitOfWork) -> CreditLineRead:
+        limits.freeze(uow, writer.tenant_id, line_id, note=(body or LineNote()).note, actor=writer.principal.actor)
+        return _line(uow, limits.get_line(uow, writer.tenant_id, line_id))
+
+    return writer.run(work, permission=CONFIGURE)
+
+
+@router.post("/credit/lines/{line_id}/unfreeze", response_model=CreditLineRead, summary="Unfreeze a line")
+def unfreeze_line(line_id: Id, writer: CurrentWriter, body: LineNote | None = None):  # type: ignore[no-untyped-def]
+    def work(uow: UnitOfWork) -> CreditLineRead:
+        limits.unfreeze(uow, writer.tenant_id, line_id, note=(body or LineNote()).note, actor=writer.principal.actor)
+        return _line(uow, limits.get_line(uow, writer.tenant_id, line_id))
+
+    return writer.run(work, permission=CONFIGURE)

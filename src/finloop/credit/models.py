@@ -1,4 +1,5 @@
-"""Credit tables: applicants, consents, bureau reports, the credit model registry, scores and rating policies.
+"""Credit tables: applicants, consents, bureau reports, the credit model registry, scores and rating policies;
+loan products, credit lines with their sub-limits, limit changes, line events and limit policies.
 
 Invariants the database enforces:
 - one applicant per party (customer or merchant) and tenant; declared income is non-negative BIGINT minor
@@ -9,14 +10,19 @@ Invariants the database enforces:
 - a consent expires after it was given; a bureau report is pending, completed or failed;
 - a model version is unique per tenant, name and kind; a model is a draft, challenger, champion or retired;
 - a batch score exists at most once per applicant, model name and month (``batch_month``), so a monthly
-  re-score that runs twice writes nothing the second time; real-time scores (no month) are unlimited.
+  re-score that runs twice writes nothing the second time; real-time scores (no month) are unlimited;
+- a product version is unique per tenant, code and version; its rates and amounts are non-negative, its terms
+  and principal bounds ordered;
+- one credit line per applicant; a line's and a sub-limit's limit, reserved and used amounts are never negative;
+- a line event (reserve, consume, release, restore, on time, late, overdue) happens once per line, kind and
+  caller's reference.
 Invariants the service keeps: at most one champion and one challenger per tenant and model name; a model's
 scoring tables, metrics and reference never change once written (a retrain is a new version).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +30,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -34,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from finloop.db.base import Base
-from finloop.db.types import ExactDecimal, Json, UTCDateTime
+from finloop.db.types import BigId, ExactDecimal, Json, UTCDateTime
 
 
 class Applicant(Base):
@@ -226,5 +233,208 @@ class RatingPolicy(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     #: [{"rating": "A", "min_score": 620}, ...] from A to D, strictly decreasing.
     bands: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    updated_by: Mapped[str] = mapped_column(String(60))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------------------------------------- products and limits
+
+
+class LoanProduct(Base):
+    """One version of a loan product: its pricing and servicing terms, configured through the API or CLI.
+
+    A version never changes once written, apart from its status: revising a product writes version n + 1 of
+    the same code (the previous one becomes ``superseded``), so a loan made under ``lpr_...`` keeps its terms.
+    """
+
+    __tablename__ = "credit_products"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code", "version"),
+        CheckConstraint("status IN ('active', 'superseded', 'retired')", name="status_known"),
+        CheckConstraint("kind IN ('installment', 'bnpl', 'cash', 'revolving')", name="kind_known"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("rate >= 0 AND penalty_rate >= 0", name="rates_non_negative"),
+        CheckConstraint("grace_days >= 0", name="grace_days_non_negative"),
+        CheckConstraint("min_term >= 1 AND max_term >= min_term", name="terms_ordered"),
+        CheckConstraint("min_principal_amount >= 1 AND max_principal_amount >= min_principal_amount",
+                        name="principal_ordered"),
+        CheckConstraint("upfront_fee_amount >= 0 AND installment_fee_amount >= 0 AND late_fee_amount >= 0 "
+                        "AND write_off_below_amount >= 0", name="fees_non_negative"),
+        Index("ix_credit_products_code", "tenant_id", "code", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    #: The product's stable name across versions ("phone_bnpl_3").
+    code: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(500))
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(20))
+    #: The nominal rate per ``rate_basis`` ("annual" or "daily"); for buy-now-pay-later, the rate the subsidy
+    #: pays (the customer pays none).
+    rate: Mapped[Decimal] = mapped_column(ExactDecimal)
+    rate_basis: Mapped[str] = mapped_column(String(8))
+    day_count: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    term_unit: Mapped[str] = mapped_column(String(8))
+    #: The offered terms when they are a list (3, 6, 12, 24); NULL when every term from min to max is offered.
+    terms: Mapped[list[int] | None] = mapped_column(Json, nullable=True)
+    min_term: Mapped[int] = mapped_column(Integer)
+    max_term: Mapped[int] = mapped_column(Integer)
+    min_principal_amount: Mapped[int] = mapped_column(BigInteger)
+    max_principal_amount: Mapped[int] = mapped_column(BigInteger)
+    rounding: Mapped[str] = mapped_column(String(12))
+    upfront_fee_rate: Mapped[Decimal] = mapped_column(ExactDecimal)
+    upfront_fee_amount: Mapped[int] = mapped_column(BigInteger)
+    installment_fee_rate: Mapped[Decimal] = mapped_column(ExactDecimal)
+    installment_fee_amount: Mapped[int] = mapped_column(BigInteger)
+    late_fee_amount: Mapped[int] = mapped_column(BigInteger)
+    #: Overdue interest, per ``rate_basis``, from the end of the grace days.
+    penalty_rate: Mapped[Decimal] = mapped_column(ExactDecimal)
+    grace_days: Mapped[int] = mapped_column(Integer)
+    #: The order a repayment pays the components owed: a permutation of penalty, fees, interest, principal.
+    allocation_order: Mapped[list[str]] = mapped_column(Json)
+    #: "free", "fee" (``prepayment_fee_rate`` of the principal repaid early) or "not_allowed".
+    prepayment: Mapped[str] = mapped_column(String(12))
+    prepayment_fee_rate: Mapped[Decimal] = mapped_column(ExactDecimal)
+    write_off_after_days: Mapped[int] = mapped_column(Integer)
+    write_off_below_amount: Mapped[int] = mapped_column(BigInteger)
+    #: Who pays a buy-now-pay-later product's interest: "merchant" (a service fee of ``merchant_fee_rate``) or
+    #: "platform" (a marketing expense); NULL for the other kinds.
+    subsidy_payer: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    merchant_fee_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    #: The sub-limit of a credit line that loans of this product draw on.
+    limit_group: Mapped[str] = mapped_column(String(40))
+    #: Whether repaying a loan of this product gives its sub-limit back (revolving).
+    restores_limit: Mapped[bool] = mapped_column(Boolean)
+    created_by: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CreditLine(Base):
+    """An applicant's overall credit line: a limit, what is reserved for pending loans and what is used, in
+    the applicant's currency. An off-balance-sheet commitment: nothing here is posted to the ledger."""
+
+    __tablename__ = "credit_lines"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "applicant_id"),
+        CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status_known"),
+        CheckConstraint("limit_amount >= 0 AND reserved_amount >= 0 AND used_amount >= 0",
+                        name="amounts_non_negative"),
+        CheckConstraint("on_time_repayments >= 0 AND overdue_days >= 0", name="counters_non_negative"),
+        Index("ix_credit_lines_review", "tenant_id", "reviewed_on"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    applicant_id: Mapped[str] = mapped_column(ForeignKey("credit_applicants.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(12))
+    #: "overdue" or "manual" while frozen.
+    frozen_reason: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    limit_amount: Mapped[int] = mapped_column(BigInteger)
+    reserved_amount: Mapped[int] = mapped_column(BigInteger)
+    used_amount: Mapped[int] = mapped_column(BigInteger)
+    #: The need the applicant stated, a cap on every calculation of this line.
+    requested_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Consecutive repayments on time (a late one starts the count again).
+    on_time_repayments: Mapped[int] = mapped_column(Integer)
+    #: Days past due of the applicant's most overdue installment, as servicing last reported (0: none).
+    overdue_days: Mapped[int] = mapped_column(Integer)
+    #: The last calculation: inputs, factors with their effect, the result.
+    calculation: Mapped[dict[str, Any]] = mapped_column(Json)
+    reviewed_on: Mapped[date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CreditSubLimit(Base):
+    """A product limit under a credit line (buy-now-pay-later, cash loans ... managed separately)."""
+
+    __tablename__ = "credit_sub_limits"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'frozen')", name="status_known"),
+        CheckConstraint("limit_amount >= 0 AND reserved_amount >= 0 AND used_amount >= 0",
+                        name="amounts_non_negative"),
+    )
+
+    line_id: Mapped[str] = mapped_column(ForeignKey("credit_lines.id"), primary_key=True)
+    limit_group: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    status: Mapped[str] = mapped_column(String(12))
+    limit_amount: Mapped[int] = mapped_column(BigInteger)
+    reserved_amount: Mapped[int] = mapped_column(BigInteger)
+    used_amount: Mapped[int] = mapped_column(BigInteger)
+    #: Repayment gives the sub-limit back (a revolving group); otherwise it counts what was ever drawn.
+    is_revolving: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CreditLimitChange(Base):
+    """One change of a line's or sub-limit's limit or status, with its reason and actor."""
+
+    __tablename__ = "credit_limit_changes"
+    __table_args__ = (
+        CheckConstraint("kind IN ('granted', 'raised', 'lowered', 'frozen', 'unfrozen')", name="kind_known"),
+        Index("ix_credit_limit_changes_line", "tenant_id", "line_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    line_id: Mapped[str] = mapped_column(ForeignKey("credit_lines.id"))
+    #: NULL: the overall line; otherwise the sub-limit's group.
+    limit_group: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    #: "calculation", "on_time_repayments", "overdue", "periodic_review", "cured", "manual".
+    reason: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(String(500))
+    before_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    after_amount: Mapped[int] = mapped_column(BigInteger)
+    before_status: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    after_status: Mapped[str] = mapped_column(String(12))
+    #: The factors behind a calculated change, or the event behind a policy change.
+    details: Mapped[dict[str, Any]] = mapped_column(Json)
+    business_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    actor: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CreditLineEvent(Base):
+    """What a loan or servicing did to a line: reserve, consume, release, restore; an on-time or late
+    repayment; an overdue report. The caller's reference makes each call happen once."""
+
+    __tablename__ = "credit_line_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "line_id", "kind", "reference"),
+        CheckConstraint("kind IN ('reserve', 'consume', 'release', 'restore', 'on_time', 'late', 'overdue')",
+                        name="kind_known"),
+        CheckConstraint("amount >= 0", name="amount_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    line_id: Mapped[str] = mapped_column(ForeignKey("credit_lines.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    reference: Mapped[str] = mapped_column(String(100))
+    limit_group: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    days_past_due: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LimitPolicy(Base):
+    """A tenant's limit policy (income multiples, caps, cuts, shares, adjustment rules); the defaults until set."""
+
+    __tablename__ = "credit_limit_policies"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    policy: Mapped[dict[str, Any]] = mapped_column(Json)
     updated_by: Mapped[str] = mapped_column(String(60))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,16 +1,21 @@
 """Wire models of the credit API. Requests refuse unknown fields; amounts are strict integers of minor units;
-probabilities are decimal strings. Personal data goes in once (creating an applicant) and only ever comes
-out masked: ``****`` and the last four characters."""
+probabilities and rates are decimal strings (a JSON number is refused for a rate). Personal data goes in once
+(creating an applicant) and only ever comes out masked: ``****`` and the last four characters."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
-from finloop.api.types import CurrencyCode, Instant, Line, NonNegativeAmount, single_line
+from finloop.api.types import Amount, CurrencyCode, Instant, Line, NonNegativeAmount, single_line
+from finloop.core.money import Rounding
+from finloop.credit.daycount import DayCount
 from finloop.credit.domain import (
     DEFAULT_MODEL_NAME,
     PD_PLACES,
@@ -22,7 +27,31 @@ from finloop.credit.domain import (
     ScoreMode,
     masked,
 )
-from finloop.credit.models import Applicant, BureauReport, Consent, CreditModel, CreditScore, RatingPolicy
+from finloop.credit.models import (
+    Applicant,
+    BureauReport,
+    Consent,
+    CreditLimitChange,
+    CreditLine,
+    CreditModel,
+    CreditScore,
+    CreditSubLimit,
+    LoanProduct,
+    RatingPolicy,
+)
+from finloop.credit.models import LimitPolicy as LimitPolicyRow
+from finloop.credit.products import Prepayment, ProductKind, ProductStatus, SubsidyPayer, rates_of, spec_of
+from finloop.credit.schedule import (
+    EARLIEST_START,
+    LATEST_START,
+    MAX_DAYS,
+    MAX_MONTHS,
+    Method,
+    RateBasis,
+    Schedule,
+    TermUnit,
+    schedule_json,
+)
 from finloop.credit.service import ConsentChannel, ConsentPurpose, ConsentScope, ReportStatus
 
 ObjectId = Annotated[Line, Field(min_length=1, max_length=40)]
@@ -313,3 +342,414 @@ class RatingPolicyRead(BaseModel):
 def read_policy(row: RatingPolicy) -> RatingPolicyRead:
     return RatingPolicyRead(bands=list(row.bands), updated_by=row.updated_by, updated_at=row.updated_at)
 
+
+
+# ---------------------------------------------------------------------------------------------- products
+
+RATE_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,12})?$"
+
+
+def _rate_text(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(RATE_PATTERN, value):
+        raise PydanticCustomError("invalid_rate", "Rates are decimal strings such as \"0.18\" (up to 12 places; "
+                                                  "never a JSON number).")
+    return value
+
+
+RateText = Annotated[str, PlainValidator(_rate_text),
+                     WithJsonSchema({"type": "string", "pattern": RATE_PATTERN, "examples": ["0.18"],
+                                     "description": "A decimal fraction as a string: \"0.18\" is 18%."})]
+Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+Term = Annotated[int, Field(strict=True, ge=1, le=MAX_MONTHS + MAX_DAYS)]
+Text100 = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(single_line)]
+Text500 = Annotated[str, Field(max_length=500), AfterValidator(single_line)]
+Days = Annotated[int, Field(strict=True, ge=0, le=3650)]
+PreviewDate = Annotated[date, Field(ge=EARLIEST_START, le=LATEST_START)]
+
+
+class Component(StrEnum):
+    PENALTY = "penalty"
+    FEES = "fees"
+    INTEREST = "interest"
+    PRINCIPAL = "principal"
+
+
+class ProductFields(Strict):
+    """The product's terms; every field but code, kind, name, currency, rate, the terms and the principal bounds
+    has a default (see ``docs/credit-products.md``)."""
+
+    name: Text100 | None = None
+    description: Text500 | None = None
+    method: Method | None = Field(default=None, description="Default: the kind's first method.")
+    rate: RateText | None = Field(default=None, description="Per rate_basis; buy-now-pay-later: the rate the "
+                                                            "subsidy pays (the customer pays none).")
+    rate_basis: RateBasis | None = Field(default=None, description="annual (default) or daily (cash loans).")
+    day_count: DayCount | None = None
+    terms: Annotated[list[Term], Field(min_length=1, max_length=36)] | None = Field(
+        default=None, description="The offered terms (months, or days for cash loans); or give min_term and "
+                                  "max_term.")
+    min_term: Term | None = None
+    max_term: Term | None = None
+    min_principal_amount: Amount | None = None
+    max_principal_amount: Amount | None = None
+    rounding: Rounding | None = None
+    upfront_fee_rate: RateText | None = None
+    upfront_fee_amount: NonNegativeAmount | None = None
+    installment_fee_rate: RateText | None = None
+    installment_fee_amount: NonNegativeAmount | None = None
+    late_fee_amount: NonNegativeAmount | None = None
+    penalty_rate: RateText | None = Field(default=None, description="Overdue interest, per rate_basis.")
+    grace_days: Annotated[int, Field(strict=True, ge=-1000, le=1000)] | None = None
+    allocation_order: Annotated[list[Component], Field(min_length=1, max_length=4)] | None = None
+    prepayment: Prepayment | None = None
+    prepayment_fee_rate: RateText | None = None
+    write_off_after_days: Annotated[int, Field(strict=True, ge=-100_000, le=100_000)] | None = None
+    write_off_below_amount: NonNegativeAmount | None = None
+    subsidy_payer: SubsidyPayer | None = Field(default=None, description="Buy-now-pay-later: who pays the "
+                                                                         "interest (merchant or platform).")
+    merchant_fee_rate: RateText | None = None
+    limit_group: Code | None = Field(default=None, description="The credit line's sub-limit (default: the kind).")
+    restores_limit: bool | None = Field(default=None, description="Repayment gives the sub-limit back.")
+
+
+class ProductCreate(ProductFields):
+    code: Code
+    kind: ProductKind
+    currency: CurrencyCode
+
+
+class ProductRevise(ProductFields):
+    """The fields to change; the rest keep the current version's value. code, kind and currency never change."""
+
+    code: Code | None = None
+    kind: ProductKind | None = None
+    currency: CurrencyCode | None = None
+
+
+class ProductRateRead(BaseModel):
+    term: int
+    principal_amount: int
+    total_repaid_amount: int
+    apr: str
+    effective_annual_rate: str
+
+
+class ProductRead(BaseModel):
+    id: str
+    object: str = "loan_product"
+    code: str
+    version: int
+    status: ProductStatus
+    kind: ProductKind
+    name: str
+    description: str
+    currency: str
+    method: Method
+    rate: str
+    rate_basis: RateBasis
+    customer_rate: str = Field(description="What the customer pays: 0 for buy-now-pay-later.")
+    day_count: DayCount | None
+    term_unit: TermUnit
+    terms: list[int] | None
+    min_term: int
+    max_term: int
+    min_principal_amount: int
+    max_principal_amount: int
+    rounding: Rounding
+    upfront_fee_rate: str
+    upfront_fee_amount: int
+    installment_fee_rate: str
+    installment_fee_amount: int
+    late_fee_amount: int
+    penalty_rate: str
+    grace_days: int
+    allocation_order: list[str]
+    prepayment: Prepayment
+    prepayment_fee_rate: str
+    write_off_after_days: int
+    write_off_below_amount: int
+    subsidy_payer: SubsidyPayer | None
+    merchant_fee_rate: str | None
+    limit_group: str
+    restores_limit: bool
+    rates: list[ProductRateRead] = Field(description="APR and effective annual rate of each offered term (a "
+                                                     "range: its shortest and longest) at a reference principal.")
+    created_by: str
+    created_at: datetime
+    superseded_at: datetime | None
+    retired_at: datetime | None
+
+
+def read_product(row: LoanProduct) -> ProductRead:
+    spec = spec_of(row)
+
+    def rate(name: str) -> str:
+        return str(spec[name])
+
+    return ProductRead(
+        id=row.id, code=row.code, version=row.version, status=ProductStatus(row.status), kind=ProductKind(row.kind),
+        name=row.name, description=row.description, currency=row.currency, method=Method(row.method),
+        rate=rate("rate"), rate_basis=RateBasis(row.rate_basis),
+        customer_rate="0" if row.kind == ProductKind.BNPL.value else rate("rate"),
+        day_count=DayCount(row.day_count) if row.day_count else None, term_unit=TermUnit(row.term_unit),
+        terms=list(row.terms) if row.terms is not None else None, min_term=row.min_term, max_term=row.max_term,
+        min_principal_amount=row.min_principal_amount, max_principal_amount=row.max_principal_amount,
+        rounding=Rounding(row.rounding), upfront_fee_rate=rate("upfront_fee_rate"),
+        upfront_fee_amount=row.upfront_fee_amount, installment_fee_rate=rate("installment_fee_rate"),
+        installment_fee_amount=row.installment_fee_amount, late_fee_amount=row.late_fee_amount,
+        penalty_rate=rate("penalty_rate"), grace_days=row.grace_days, allocation_order=list(row.allocation_order),
+        prepayment=Prepayment(row.prepayment), prepayment_fee_rate=rate("prepayment_fee_rate"),
+        write_off_after_days=row.write_off_after_days, write_off_below_amount=row.write_off_below_amount,
+        subsidy_payer=SubsidyPayer(row.subsidy_payer) if row.subsidy_payer else None,
+        merchant_fee_rate=rate("merchant_fee_rate") if row.merchant_fee_rate is not None else None,
+        limit_group=row.limit_group, restores_limit=row.restores_limit,
+        rates=[ProductRateRead.model_validate(r) for r in rates_of(row)], created_by=row.created_by,
+        created_at=row.created_at, superseded_at=row.superseded_at, retired_at=row.retired_at)
+
+
+# ---------------------------------------------------------------------------------------------- schedules
+
+
+class SchedulePreview(Strict):
+    """A schedule without an application: a product's (``product_id``), or terms stated here."""
+
+    product_id: ObjectId | None = Field(default=None, description="Price by this product version (then give no "
+                                                                  "pricing fields).")
+    principal_amount: Amount
+    term: Term = Field(description="Months; days for a term_unit of day.")
+    start_date: PreviewDate | None = Field(default=None, description="The disbursement date (default: today's "
+                                                                     "business date).")
+    currency: CurrencyCode | None = None
+    method: Method | None = None
+    annual_rate: RateText | None = None
+    daily_rate: RateText | None = None
+    term_unit: TermUnit | None = None
+    day_count: DayCount | None = Field(default=None, description="None: equal monthly periods (1/12 of a year).")
+    rounding: Rounding | None = None
+    upfront_fee_rate: RateText | None = None
+    upfront_fee_amount: NonNegativeAmount | None = None
+    installment_fee_rate: RateText | None = None
+    installment_fee_amount: NonNegativeAmount | None = None
+
+
+PRICING_FIELDS = ("currency", "method", "annual_rate", "daily_rate", "term_unit", "day_count", "rounding",
+                  "upfront_fee_rate", "upfront_fee_amount", "installment_fee_rate", "installment_fee_amount")
+
+
+class InstallmentRead(BaseModel):
+    number: int
+    due_date: date
+    days: int = Field(description="Days of the period by the day count (calendar days without one).")
+    principal_amount: int
+    interest_amount: int
+    fee_amount: int
+    total_amount: int
+    balance_amount: int = Field(description="Principal still owed after this installment.")
+
+
+class ScheduleTotalsRead(BaseModel):
+    principal_amount: int
+    interest_amount: int
+    fee_amount: int = Field(description="Installment fees plus the upfront fee.")
+    upfront_fee_amount: int
+    repaid_amount: int = Field(description="The sum of the installments.")
+
+
+class SubsidyRead(BaseModel):
+    payer: SubsidyPayer
+    amount: int = Field(description="Minor units: the merchant's service fee, or the interest the platform pays.")
+    merchant_fee_rate: str | None
+    interest_covered: int = Field(description="The interest the product's rate would have charged the customer.")
+
+
+class ScheduleRead(BaseModel):
+    object: str = "credit_schedule"
+    product_id: str | None
+    currency: str
+    principal_amount: int
+    term: int
+    term_unit: TermUnit
+    method: Method
+    rate: str
+    rate_basis: RateBasis
+    day_count: DayCount | None
+    rounding: Rounding
+    start_date: date
+    maturity_date: date
+    installments: list[InstallmentRead]
+    totals: ScheduleTotalsRead
+    net_disbursed_amount: int = Field(description="The principal less the upfront fee.")
+    periodic_rate: str = Field(description="The schedule's internal rate of return per period.")
+    periods_per_year: str
+    apr: str = Field(description="periodic_rate × periods_per_year (6 places).")
+    effective_annual_rate: str = Field(description="(1 + periodic_rate)^periods_per_year - 1 (6 places).")
+    subsidy: SubsidyRead | None = None
+
+
+def read_schedule(result: Schedule, *, product_id: str | None = None,
+                  subsidy: dict[str, Any] | None = None) -> ScheduleRead:
+    shown = schedule_json(result)
+    pricing = result.pricing
+    return ScheduleRead(
+        product_id=product_id, currency=result.currency, principal_amount=result.principal, term=result.term,
+        term_unit=pricing.term_unit, method=pricing.method, rate=str(pricing.rate), rate_basis=pricing.rate_basis,
+        day_count=pricing.day_count, rounding=pricing.rounding, start_date=result.start_on,
+        maturity_date=result.maturity_on,
+        installments=[InstallmentRead(number=i.number, due_date=i.due_on, days=i.days, principal_amount=i.principal,
+                                      interest_amount=i.interest, fee_amount=i.fees, total_amount=i.total,
+                                      balance_amount=i.balance) for i in result.installments],
+        totals=ScheduleTotalsRead(principal_amount=result.totals["principal"],
+                                  interest_amount=result.totals["interest"], fee_amount=result.totals["fees"],
+                                  upfront_fee_amount=result.totals["upfront_fee"],
+                                  repaid_amount=result.totals["repaid"]),
+        net_disbursed_amount=result.net_disbursed, periodic_rate=shown["periodic_rate"],
+        periods_per_year=shown["periods_per_year"], apr=shown["apr"],
+        effective_annual_rate=shown["effective_annual_rate"],
+        subsidy=SubsidyRead.model_validate(subsidy) if subsidy else None)
+
+
+# ---------------------------------------------------------------------------------------------- limits
+
+Ratio = RateText
+Whole = Annotated[int, Field(strict=True, ge=-10**15, le=10**15)]
+
+
+class LimitPolicyWrite(Strict):
+    """The fields to change; the rest keep their value. Ratios are decimal strings; max_line and step are major
+    units of the line's currency."""
+
+    income_multiples: dict[Rating, Ratio] | None = Field(default=None, description="Months of income by rating, "
+                                                                                   "A to D (all four).")
+    dti_cap: Ratio | None = None
+    delinquency_cut: Ratio | None = None
+    enquiry_threshold: Whole | None = None
+    enquiry_cut: Ratio | None = None
+    thin_file_factor: Ratio | None = None
+    trading_multiple: Ratio | None = None
+    min_trading_months: Whole | None = None
+    max_line: Whole | None = None
+    step: Whole | None = None
+    group_shares: dict[Annotated[str, Field(max_length=40)], Ratio] | None = None
+    raise_after_on_time: Whole | None = None
+    raise_rate: Ratio | None = None
+    lower_after_days_past_due: Whole | None = None
+    lower_rate: Ratio | None = None
+    freeze_after_days_past_due: Whole | None = None
+    review_interval_days: Whole | None = None
+
+
+class LimitPolicyRead(BaseModel):
+    object: str = "credit_limit_policy"
+    policy: dict[str, Any]
+    updated_by: str
+    updated_at: datetime
+
+
+def read_limit_policy(row: LimitPolicyRow) -> LimitPolicyRead:
+    return LimitPolicyRead(policy=dict(row.policy), updated_by=row.updated_by, updated_at=row.updated_at)
+
+
+class CreditLineCreate(Strict):
+    requested_amount: Amount | None = Field(default=None, description="The applicant's stated need: a cap on the "
+                                                                      "line.")
+
+
+class SubLimitRead(BaseModel):
+    limit_group: str
+    status: str
+    limit_amount: int
+    reserved_amount: int
+    used_amount: int
+    available_amount: int
+    is_revolving: bool
+
+
+class CreditLineRead(BaseModel):
+    id: str
+    object: str = "credit_line"
+    applicant_id: str
+    currency: str
+    status: str
+    frozen_reason: str | None
+    limit_amount: int
+    reserved_amount: int
+    used_amount: int
+    available_amount: int
+    requested_amount: int | None
+    on_time_repayments: int
+    overdue_days: int
+    sub_limits: list[SubLimitRead]
+    calculation: dict[str, Any] = Field(description="The last calculation: inputs, factors with their effect, "
+                                                    "the policy, the result.")
+    reviewed_on: date
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def _available(limit: int, reserved: int, used: int) -> int:
+    return max(0, limit - reserved - used)
+
+
+def read_line(row: CreditLine, subs: dict[str, CreditSubLimit]) -> CreditLineRead:
+    return CreditLineRead(
+        id=row.id, applicant_id=row.applicant_id, currency=row.currency, status=row.status,
+        frozen_reason=row.frozen_reason, limit_amount=row.limit_amount, reserved_amount=row.reserved_amount,
+        used_amount=row.used_amount, available_amount=_available(row.limit_amount, row.reserved_amount,
+                                                                 row.used_amount),
+        requested_amount=row.requested_amount, on_time_repayments=row.on_time_repayments,
+        overdue_days=row.overdue_days,
+        sub_limits=[SubLimitRead(limit_group=s.limit_group, status=s.status, limit_amount=s.limit_amount,
+                                 reserved_amount=s.reserved_amount, used_amount=s.used_amount,
+                                 available_amount=_available(s.limit_amount, s.reserved_amount, s.used_amount),
+                                 is_revolving=s.is_revolving) for s in subs.values()],
+        calculation=dict(row.calculation), reviewed_on=row.reviewed_on, version=row.version,
+        created_at=row.created_at, updated_at=row.updated_at)
+
+
+class LimitChangeRead(BaseModel):
+    id: str
+    object: str = "credit_limit_change"
+    line_id: str
+    limit_group: str | None
+    kind: str
+    reason: str
+    note: str
+    before_amount: int | None
+    after_amount: int
+    before_status: str | None
+    after_status: str
+    details: dict[str, Any]
+    business_date: date | None
+    actor: str
+    created_at: datetime
+
+
+def read_change(row: CreditLimitChange) -> LimitChangeRead:
+    return LimitChangeRead(
+        id=row.id, line_id=row.line_id, limit_group=row.limit_group, kind=row.kind, reason=row.reason, note=row.note,
+        before_amount=row.before_amount, after_amount=row.after_amount, before_status=row.before_status,
+        after_status=row.after_status, details=dict(row.details), business_date=row.business_date, actor=row.actor,
+        created_at=row.created_at)
+
+
+class AvailabilityRead(BaseModel):
+    object: str = "credit_availability"
+    product_id: str
+    line_id: str | None
+    limit_group: str
+    currency: str | None
+    line_available_amount: int
+    group_available_amount: int
+    available_amount: int
+    reasons: list[str]
+
+
+class LineAdjust(Strict):
+    limit_amount: NonNegativeAmount
+    limit_group: Code | None = Field(default=None, description="A sub-limit; none: the overall line.")
+    note: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(single_line)]
+
+
+class LineNote(Strict):
+    note: Annotated[str, Field(max_length=500), AfterValidator(single_line)] = ""

@@ -64,24 +64,32 @@ _keys: dict[tuple[str, str], bytes] = {}
 _keys_lock = threading.Lock()
 
 
-def _tenant_key(uow: UnitOfWork, tenant_id: str, *, create: bool = True) -> bytes | None:
+#: The label the tenant's blind-index key is derived under (lists, velocity-free lookups, the network).
+BLIND_INDEX_LABEL = b"finloop.risk.blind-index\x00"
+
+
+def tenant_index_key(uow: UnitOfWork, tenant_id: str, *, create: bool = True) -> bytes | None:
     """The tenant's blind-index key: HMAC(vault fingerprint key, label ‖ tenant). The fingerprint key is
     made on first use (``create``; otherwise None when there is none yet, so nothing can be indexed), never
     rotated, and only re-wrapped when the master key changes, so indexes stay valid and the derived key is
-    kept in memory per database and tenant (no query per decision)."""
+    kept in memory per database and tenant (no query per decision). A key made in this transaction is not
+    kept: the transaction may still roll back, and a cached key that was never committed would index values
+    no later transaction can find."""
     from finloop.vault import service as vault
 
     bind = uow.session.get_bind()
     cache_key = (str(bind.engine.url), tenant_id)
     with _keys_lock:
         key = _keys.get(cache_key)
-    if key is None:
-        key = vault.index_key(uow, b"finloop.risk.blind-index\x00" + tenant_id.encode(), create=create)
-        if key is None:
-            return None
+    if key is not None:
+        return key
+    label = BLIND_INDEX_LABEL + tenant_id.encode()
+    key = vault.index_key(uow, label, create=False)
+    if key is not None:
         with _keys_lock:
             _keys[cache_key] = key
-    return key
+        return key
+    return vault.index_key(uow, label, create=True) if create else None
 
 
 def forget_keys() -> None:
@@ -103,7 +111,7 @@ def _index(key: bytes, level: ListLevel, value: str) -> str:
 def blind_index(uow: UnitOfWork, tenant_id: str, level: ListLevel | str, value: str) -> str:
     """64 hex characters: the keyed HMAC-SHA256 of the normalised value; equal values in one tenant, equal
     indexes; nothing about the value can be learnt without the key."""
-    key = _tenant_key(uow, tenant_id)
+    key = tenant_index_key(uow, tenant_id)
     assert key is not None
     return _index(key, ListLevel(level), value)
 
@@ -131,7 +139,7 @@ def _stored_value(uow: UnitOfWork, tenant_id: str, level: ListLevel, value: str,
     not create one: nothing can be on a list then)."""
     if level not in BLIND_LEVELS:
         return normalize(level, value)
-    key = _tenant_key(uow, tenant_id, create=create)
+    key = tenant_index_key(uow, tenant_id, create=create)
     return None if key is None else _index(key, level, value)
 
 
@@ -177,6 +185,7 @@ def add_entry(uow: UnitOfWork, tenant_id: str, *, kind: str, level: str, value: 
                           created_at=now)
     uow.session.add(entry)
     uow.session.flush()
+    _mark_in_network(uow, entry, listed=True)
     audit.record(uow, tenant_id, actor=actor, action="risk.list_entry.added", object_type="risk_list_entry",
                  object_id=entry.id, after=entry_snapshot(entry))
     return entry
@@ -215,6 +224,19 @@ def list_entries(uow: UnitOfWork, tenant_id: str, *, kind: str | None = None, le
     return list(uow.session.scalars(query.order_by(RiskListEntry.id).limit(limit)))
 
 
+def _mark_in_network(uow: UnitOfWork, entry: RiskListEntry, *, listed: bool) -> None:
+    """A black-listed customer counts as fraud in its network component from the moment it is listed, not
+    only at its next decision. (An entry that expires is withdrawn from the network by ``rebuild``.)"""
+    if entry.kind != ListKind.BLACK.value or entry.level != ListLevel.CUSTOMER.value:
+        return
+    from finloop.risk.network import service as network
+
+    if listed:
+        network.mark_fraud(uow, entry.tenant_id, entry.value, source="list")
+    else:
+        network.unmark_fraud(uow, entry.tenant_id, entry.value, source="list")
+
+
 def remove_entry(uow: UnitOfWork, tenant_id: str, entry_id: str, *, actor: str) -> RiskListEntry:
     entry = get_entry(uow, tenant_id, entry_id)
     if entry.removed_at is not None:
@@ -223,6 +245,7 @@ def remove_entry(uow: UnitOfWork, tenant_id: str, entry_id: str, *, actor: str) 
     entry.removed_at = uow.clock.now()
     entry.removed_by = actor[:60]
     uow.session.flush()
+    _mark_in_network(uow, entry, listed=False)
     audit.record(uow, tenant_id, actor=actor, action="risk.list_entry.removed", object_type="risk_list_entry",
                  object_id=entry.id, before=before, after={**before, "removed": True})
     return entry

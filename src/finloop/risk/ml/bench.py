@@ -49,13 +49,12 @@ def run(*, events: int = 3000, seed: int = 1) -> dict[str, Any]:
     import numpy as np
 
     from finloop.db import migrate
-    from finloop.risk import velocity
-    from finloop.risk.ml import service
+    from finloop.risk.ml import service, train
     from finloop.sim import fraud
     from finloop.tenancy import service as tenancy
 
     history = fraud.generate(seed=seed + 1, days=3, customers=400)[:events]
-    replayed = list(velocity.replay("bench", ((e.at, {**e.event, "type": e.event_type}) for e in history)))
+    replayed = list(train.replay_features("bench", history))
     with tempfile.TemporaryDirectory(prefix="finloop-bench-ml-") as directory:
         url = f"sqlite:///{Path(directory) / 'ml.db'}"
         migrate.upgrade(url)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -129,6 +129,17 @@ class Frame:
         return columns(self.encoding)
 
 
+def replay_features(tenant_id: str, events: Sequence[LabelledEvent]) -> Iterator[dict[str, int]]:
+    """Each event's velocity and network features as they were at its time (``events`` sorted by time), with
+    fraud labels known ``LABEL_DELAY`` after their event."""
+    replayed = velocity.replay(tenant_id, ((e.at, {**e.event, "type": e.event_type}) for e in events))
+    marks = sorted((e.at + LABEL_DELAY, str(e.event.get("customer_id"))) for e in events
+                   if e.fraud and e.event.get("customer_id") is not None)
+    networked = network_replay.replay(tenant_id, ((e.at, e.event) for e in events), fraud_marks=marks)
+    for features, linked in zip(replayed, networked, strict=True):
+        yield {**features, **linked}
+
+
 def build_frame(tenant_id: str, events: Sequence[LabelledEvent], *, progress: Progress = _quiet) -> Frame:
     """Replay ``events`` (sorted by time) through the velocity and the network features (``network.replay``,
     fraud labels known ``LABEL_DELAY`` after their event) and encode each as of its time."""
@@ -139,12 +150,8 @@ def build_frame(tenant_id: str, events: Sequence[LabelledEvent], *, progress: Pr
     encoding = new_encoding([_text(e.event.get("currency")).upper() for e in events])
     rows: list[list[float]] = []
     total = len(events)
-    replayed = velocity.replay(tenant_id, ((e.at, {**e.event, "type": e.event_type}) for e in events))
-    marks = sorted((e.at + LABEL_DELAY, str(e.event.get("customer_id"))) for e in events
-                   if e.fraud and e.event.get("customer_id") is not None)
-    networked = network_replay.replay(tenant_id, ((e.at, e.event) for e in events), fraud_marks=marks)
-    for i, (labelled, features, linked) in enumerate(zip(events, replayed, networked, strict=True)):
-        rows.append(encode_row(encoding, {**features, **linked}, labelled.event))
+    for i, (labelled, features) in enumerate(zip(events, replay_features(tenant_id, events), strict=True)):
+        rows.append(encode_row(encoding, features, labelled.event))
         if i % 500 == 0 or i == total - 1:
             progress("features", i + 1, total)
     return Frame(x=np.asarray(rows, dtype=np.float64), y=np.asarray([e.fraud for e in events], dtype=np.int8),

@@ -47,8 +47,6 @@ from finloop.risk.network.models import (
     NetworkLink,
 )
 
-#: The label ``lists`` derives its blind-index key with (the tests check both give the same indexes).
-BLIND_INDEX_LABEL = b"finloop.risk.blind-index\x00"
 #: A link's ``last_seen_at`` is refreshed when an event comes more than this after it.
 LINK_REFRESH = timedelta(days=1)
 #: Times a component step is redone after a concurrent merge before giving up (409 ``network_busy``).
@@ -195,17 +193,9 @@ class _Value:
 
 
 def _index_key(uow: UnitOfWork, tenant_id: str) -> bytes:
-    """The lists' blind-index key of the tenant (cached by ``lists`` once found). On a platform without a vault
-    fingerprint key yet, it is made in this transaction but not cached: a decision that rolls back must not
-    leave a key that was never committed in the cache."""
-    key = risk_lists._tenant_key(uow, tenant_id, create=False)
-    if key is not None:
-        return key
-    from finloop.vault import service as vault
-
-    made = vault.index_key(uow, BLIND_INDEX_LABEL + tenant_id.encode(), create=True)
-    assert made is not None
-    return made
+    key = risk_lists.tenant_index_key(uow, tenant_id)
+    assert key is not None
+    return key
 
 
 def _values(uow: UnitOfWork, tenant_id: str, observation: Observation) -> list[_Value]:

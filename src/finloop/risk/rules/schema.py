@@ -111,6 +111,7 @@ RISK_CONTEXT = ContextSchema({
         "ip_country": FieldType.STRING,
         "card_country": FieldType.STRING,
         "hour": FieldType.INT,
+        "risk_tier": FieldType.STRING,  # the party's onboarding tier (low, medium, high) on payouts
     },
     "customer": {
         "age_days": FieldType.INT,

@@ -1,4 +1,4 @@
-"""Credit jobs: the monthly batch re-score.
+"""Credit jobs: the monthly batch re-score and the periodic limit review.
 
 ``credit.rescore`` runs per tenant and business date once the day has closed. It scores, with the champion
 of the default model name, every applicant that has no batch score of the business date's month yet, in
@@ -7,11 +7,17 @@ first business day of a month that is every applicant; on later days only applic
 applicant is scored once a month, and a run repeated for any date of the month writes nothing. When it
 scored someone, it records the population stability of the month's scores on the champion. A tenant
 without a champion is skipped.
+
+``credit.review_limits`` runs per tenant and business date once the day has closed. It re-calculates every open
+credit line last reviewed ``review_interval_days`` (the tenant's limit policy) or more before the business date,
+``limits.REVIEW_BATCH`` lines per transaction; each reviewed line records the date (``reviewed_on``), so a rerun
+of the same date reviews nothing, and a line is due again ``review_interval_days`` later. Every limit it moves is
+logged with the factors of the calculation (reason ``periodic_review``).
 """
 
 from __future__ import annotations
 
-from finloop.credit import registry, scoring
+from finloop.credit import limits, registry, scoring
 from finloop.credit.domain import DEFAULT_MODEL_NAME
 from finloop.worker.registry import AfterClose, job
 from finloop.worker.runner import JobContext
@@ -34,3 +40,14 @@ def rescore(ctx: JobContext) -> None:
             champion = registry.active(uow, tenant_id, DEFAULT_MODEL_NAME).champion
             if champion is not None:
                 scoring.population_stability(uow, tenant_id, champion[0], month=month, record=True)
+
+
+@job("credit.review_limits", schedule=AfterClose(), lease_seconds=600.0)
+def review_limits(ctx: JobContext) -> None:
+    tenant_id, business_date = ctx.tenant_day()
+    while True:
+        with ctx.step() as uow:
+            done = limits.review_due(uow, tenant_id, business_date)
+            ctx.processed += done
+        if done == 0:
+            break
