@@ -91,6 +91,8 @@ PREFIXES = {
     "loan_product": "lpr",
     "credit_line": "cln",
     "credit_limit_change": "clc",
+    "loan_application": "lap",
+    "loan_contract": "lct",
 }
 
 
