@@ -678,3 +678,90 @@ def limits_policy(tenant: str = typer.Option(..., help="The tenant id."),
     except FinloopError as error:
         raise _fail(error) from None
     typer.echo(json.dumps(policy))
+
+
+# ---------------------------------------------------------------------------------------------- applications
+
+applications_app = typer.Typer(help="Loan applications: their automatic decisions, reasons, contracts and figures.",
+                               no_args_is_help=True)
+credit_app.add_typer(applications_app, name="applications")
+
+
+def _instant(value: str | None, hint: str) -> Any:
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("an ISO date or date-time, e.g. 2026-03-01 or 2026-03-01T09:00:00+00:00",
+                                 param_hint=hint) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@applications_app.command("list")
+def applications_list(tenant: str = typer.Option(..., help="The tenant id."),
+                      status: str | None = typer.Option(None, help="submitted, in_review, approved, declined, "
+                                                        "contract_signed, cancelled or expired."),
+                      applicant: str | None = typer.Option(None, "--applicant", help="Only this applicant."),
+                      limit: int = typer.Option(50, min=1, max=500, help="At most this many.")) -> None:
+    """Applications with their outcome, reasons and decision latency."""
+    from finloop.credit import applications
+
+    db = _database()
+    with db.uow(read_only=True) as uow:
+        rows = applications.list_applications(uow, tenant, status=status, applicant_id=applicant, limit=limit)[:limit]
+        table = Table("id", "applicant", "product", "amount", "term", "status", "automatic", "reasons",
+                      "latency ms")
+        for r in rows:
+            table.add_row(r.id, r.applicant_id, r.product_code, f"{_major(r.principal_amount, r.currency)} "
+                          f"{r.currency}", str(r.term), r.status, r.auto_outcome,
+                          ", ".join(x["code"] for x in r.reasons), f"{r.latency_us / 1000:.2f}")
+    console.print(table)
+
+
+@applications_app.command("show")
+def applications_show(tenant: str = typer.Option(..., help="The tenant id."),
+                      application: str = typer.Option(..., "--application", help="The application id."),
+                      contract: bool = typer.Option(False, "--contract", help="Print the contract's text instead.")
+                      ) -> None:
+    """One application as JSON (decision, applicant-facing and internal reasons), or its contract."""
+    from finloop.credit import applications, contracts
+    from finloop.credit.schemas import read_application
+
+    db = _database()
+    try:
+        with db.uow(read_only=True) as uow:
+            if contract:
+                row = contracts.get_contract(uow, tenant, application)
+                shown = f"{row.document}\nSHA-256: {row.sha256} ({row.status})"
+            else:
+                shown = read_application(applications.get_application(uow, tenant, application)).model_dump_json()
+    except FinloopError as error:
+        raise _fail(error) from None
+    typer.echo(shown)
+
+
+@applications_app.command("figures")
+def applications_figures(tenant: str = typer.Option(..., help="The tenant id."),
+                         since: str | None = typer.Option(None, help="Submitted at or after (ISO, UTC)."),
+                         until: str | None = typer.Option(None, help="Submitted before (ISO, UTC)."),
+                         as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Approval rate, automatic-approval rate, review rate and decision latency p50/p99."""
+    from finloop.credit import applications
+
+    db = _database()
+    try:
+        with db.uow(read_only=True) as uow:
+            found = applications.figures(uow, tenant, since=_instant(since, "--since"),
+                                         until=_instant(until, "--until"))
+    except FinloopError as error:
+        raise _fail(error) from None
+    if as_json:
+        typer.echo(json.dumps(found))
+        return
+    table = Table("figure", "value", title="Loan applications")
+    for name, value in found.items():
+        table.add_row(name, "-" if value is None else str(value))
+    console.print(table)

@@ -323,3 +323,66 @@ def check_month(value: Any) -> str:
     if not isinstance(value, str) or not _MONTH.match(value) or not "2000" <= value[:4] <= "2999":
         raise InvalidRequest("month is YYYY-MM.", code="invalid_month", param="month")
     return value
+
+
+# ---------------------------------------------------------------------------------------------- applications
+
+
+class ApplicationStatus(StrEnum):
+    SUBMITTED = "submitted"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    CONTRACT_SIGNED = "contract_signed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class ApplicationPurpose(StrEnum):
+    PURCHASE = "purchase"
+    CONSUMPTION = "consumption"
+    EDUCATION = "education"
+    MEDICAL = "medical"
+    HOME = "home"
+    TRAVEL = "travel"
+    BUSINESS = "business"
+    WORKING_CAPITAL = "working_capital"
+    OTHER = "other"
+
+
+_S = ApplicationStatus
+#: Where an application may go from each status. Disbursement (the next slice) leaves ``contract_signed``.
+APPLICATION_TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
+    _S.SUBMITTED: frozenset({_S.APPROVED, _S.DECLINED, _S.IN_REVIEW}),
+    _S.IN_REVIEW: frozenset({_S.APPROVED, _S.DECLINED, _S.CANCELLED}),
+    _S.APPROVED: frozenset({_S.CONTRACT_SIGNED, _S.CANCELLED, _S.EXPIRED}),
+    _S.DECLINED: frozenset(),
+    _S.CONTRACT_SIGNED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.EXPIRED: frozenset(),
+}
+
+
+def check_application_transition(current: str, wanted: ApplicationStatus) -> None:
+    from finloop.core.errors import Conflict
+
+    if wanted not in APPLICATION_TRANSITIONS[ApplicationStatus(current)]:
+        raise Conflict(f"An application that is {current} cannot become {wanted.value}.",
+                       code="application_state_conflict", param="status")
+
+
+#: The reasons an applicant may be shown, by stable code. Internal detail (scores, rules fired, counts) stays in
+#: the application's ``details``.
+APPLICANT_REASONS: dict[str, str] = {
+    "rating_reject": "Based on our credit assessment we cannot offer this loan at the moment.",
+    "risk_declined": "We could not verify this application.",
+    "limit_insufficient": "The amount is more than the credit available to you for this product.",
+    "multiple_recent_applications": "You have applied for credit several times recently.",
+    "too_many_open_loans": "You have too many loans open at the moment.",
+    "manual_review": "Your application needs a short manual review; we will let you know the outcome.",
+    "declined_on_review": "After review we cannot offer this loan at the moment.",
+}
+
+
+def applicant_reason(code: str) -> dict[str, str]:
+    return {"code": code, "message": APPLICANT_REASONS[code]}

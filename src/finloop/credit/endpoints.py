@@ -1,11 +1,13 @@
 """Credit HTTP endpoints: applicants, consents, bureau pulls, scores, the model registry and the rating policy;
-loan products, schedule previews, the limit policy and credit lines.
+loan products, schedule previews, the limit policy and credit lines; loan applications, their contracts, the
+application figures and the automatic review's policy.
 
 Reads need any key of the tenant. Creating applicants, recording and revoking consents, pulling bureau
 reports, scoring, previewing schedules, opening and reviewing credit lines need ``credit.score``; promoting
 and retiring models, changing the rating bands, configuring products and the limit policy, and adjusting,
-freezing or unfreezing a line by hand need ``credit.configure``. Personal data is returned masked only. Every
-POST takes an Idempotency-Key.
+freezing or unfreezing a line by hand need ``credit.configure``. Submitting, cancelling and signing
+applications need ``credit.score``; changing the application policy ``credit.configure``. Personal data is
+returned masked only. Every POST takes an Idempotency-Key.
 """
 
 from __future__ import annotations
@@ -16,22 +18,29 @@ from fastapi import APIRouter, Path, Query
 
 from finloop.api.deps import CurrentReader, CurrentWriter
 from finloop.api.pagination import Cursor, Limit, Page, page
-from finloop.api.types import Line
+from finloop.api.types import Instant, Line
 from finloop.core.errors import Conflict
-from finloop.credit import flows, limits, products, registry, scoring
+from finloop.credit import applications, contracts, flows, limits, products, registry, scoring
 from finloop.credit import service as credit
-from finloop.credit.domain import ModelKind, ModelStatus, PartyKind
+from finloop.credit.domain import ApplicationStatus, ModelKind, ModelStatus, PartyKind
 from finloop.credit.models import CreditLine
 from finloop.credit.products import ProductKind, ProductStatus
 from finloop.credit.schemas import (
     PRICING_FIELDS,
     ApplicantCreate,
     ApplicantRead,
+    ApplicationCreate,
+    ApplicationFiguresRead,
+    ApplicationPolicyRead,
+    ApplicationPolicyWrite,
+    ApplicationRead,
     AvailabilityRead,
     BureauPull,
     BureauReportRead,
     ConsentCreate,
     ConsentRead,
+    ContractAccept,
+    ContractRead,
     CreditLineCreate,
     CreditLineRead,
     LimitChangeRead,
@@ -53,8 +62,11 @@ from finloop.credit.schemas import (
     ScoreRead,
     StabilityRead,
     read_applicant,
+    read_application,
+    read_application_policy,
     read_change,
     read_consent,
+    read_contract,
     read_limit_policy,
     read_line,
     read_model,
@@ -432,3 +444,80 @@ def unfreeze_line(line_id: Id, writer: CurrentWriter, body: LineNote | None = No
         return _line(uow, limits.get_line(uow, writer.tenant_id, line_id))
 
     return writer.run(work, permission=CONFIGURE)
+
+
+# ---------------------------------------------------------------------------------------------- applications
+
+
+@router.post("/credit/applications", response_model=ApplicationRead, status_code=201,
+             summary="Apply for a loan: decided now (approve, decline or review) with reasons for the applicant")
+def submit_application(body: ApplicationCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_application(applications.submit(
+        uow, writer.tenant_id, applicant_id=body.applicant_id, product_id=body.product_id,
+        product_code=body.product_code, principal_amount=body.principal_amount, term=body.term,
+        purpose=body.purpose.value, device_id=body.device_id, ip=body.ip, actor=writer.principal.actor)),
+        permission=SCORE, status_code=201)
+
+
+@router.get("/credit/applications", response_model=Page[ApplicationRead], summary="List loan applications")
+def list_applications(reader: CurrentReader, limit: Limit = 50, starting_after: Cursor = None,
+                      applicant_id: Annotated[Line | None, Query(max_length=40)] = None,
+                      status: Annotated[ApplicationStatus | None, Query()] = None,
+                      product_code: Annotated[Line | None, Query(max_length=40)] = None,
+                      auto_outcome: Annotated[Literal["approve", "decline", "review"] | None, Query()] = None,
+                      ) -> Page[ApplicationRead]:
+    return reader.run(lambda uow: page(applications.list_applications(
+        uow, reader.tenant_id, applicant_id=applicant_id, status=status.value if status else None,
+        product_code=product_code, auto_outcome=auto_outcome, after=starting_after, limit=limit),
+        limit, read_application, lambda a: a.id))
+
+
+@router.get("/credit/applications/figures", response_model=ApplicationFiguresRead,
+            summary="Approval, automatic-approval and review rates and decision latency over a range")
+def application_figures(reader: CurrentReader, since: Annotated[Instant | None, Query()] = None,
+                        until: Annotated[Instant | None, Query()] = None) -> ApplicationFiguresRead:
+    return reader.run(lambda uow: ApplicationFiguresRead(**applications.figures(uow, reader.tenant_id, since=since,
+                                                                                until=until)))
+
+
+@router.get("/credit/applications/{application_id}", response_model=ApplicationRead,
+            summary="Get a loan application with its decision and reasons")
+def get_application(application_id: Id, reader: CurrentReader) -> ApplicationRead:
+    return reader.run(lambda uow: read_application(applications.get_application(uow, reader.tenant_id,
+                                                                                application_id)))
+
+
+@router.post("/credit/applications/{application_id}/cancel", response_model=ApplicationRead,
+             summary="Withdraw an application in review or approved and unsigned (its limit is released)")
+def cancel_application(application_id: Id, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_application(applications.cancel(uow, writer.tenant_id, application_id,
+                                                                       actor=writer.principal.actor)),
+                      permission=SCORE)
+
+
+@router.get("/credit/applications/{application_id}/contract", response_model=ContractRead,
+            summary="The loan agreement of an approved application: its text and SHA-256")
+def get_contract(application_id: Id, reader: CurrentReader) -> ContractRead:
+    return reader.run(lambda uow: read_contract(contracts.get_contract(uow, reader.tenant_id, application_id)))
+
+
+@router.post("/credit/applications/{application_id}/contract/accept", response_model=ContractRead,
+             summary="Sign the agreement electronically: the digest the applicant saw, the channel and IP")
+def accept_contract(application_id: Id, body: ContractAccept, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_contract(contracts.accept(
+        uow, writer.tenant_id, application_id, sha256=body.sha256, channel=body.channel, ip=body.ip,
+        actor=writer.principal.actor)), permission=SCORE)
+
+
+@router.get("/credit/application-policy", response_model=ApplicationPolicyRead,
+            summary="The automatic review's thresholds")
+def get_application_policy(reader: CurrentReader) -> ApplicationPolicyRead:
+    return reader.run(lambda uow: read_application_policy(applications.policy_row(uow, reader.tenant_id)))
+
+
+@router.put("/credit/application-policy", response_model=ApplicationPolicyRead,
+            summary="Change some of the automatic review's thresholds (the rest keep their value)")
+def put_application_policy(body: ApplicationPolicyWrite, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_application_policy(applications.set_policy(
+        uow, writer.tenant_id, body.model_dump(mode="json", exclude_unset=True), actor=writer.principal.actor)),
+        permission=CONFIGURE)

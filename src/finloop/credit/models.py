@@ -438,3 +438,100 @@ class LimitPolicy(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(Json)
     updated_by: Mapped[str] = mapped_column(String(60))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------------------------------------- applications
+
+
+class LoanApplication(Base):
+    """One application for a loan of a product version, decided automatically (or on review) in the
+    transaction that submitted it, with the reasons the applicant sees and the internal ones behind them.
+
+    ``auto_outcome`` is what the automatic review said (approve, decline or review); ``final_outcome`` is the
+    decision of record (NULL while a review is open). ``reserved_amount`` is the limit held under the
+    application's id (released on decline, cancel or expiry)."""
+
+    __tablename__ = "credit_applications"
+    __table_args__ = (
+        CheckConstraint("status IN ('submitted', 'in_review', 'approved', 'declined', 'contract_signed', "
+                        "'cancelled', 'expired')", name="status_known"),
+        CheckConstraint("auto_outcome IN ('approve', 'decline', 'review')", name="auto_outcome_known"),
+        CheckConstraint("final_outcome IS NULL OR final_outcome IN ('approve', 'decline')",
+                        name="final_outcome_known"),
+        CheckConstraint("principal_amount >= 1 AND reserved_amount >= 0 AND term >= 1", name="amounts_positive"),
+        CheckConstraint("latency_us >= 0", name="latency_non_negative"),
+        Index("ix_credit_applications_applicant", "tenant_id", "applicant_id", "submitted_at"),
+        Index("ix_credit_applications_national_id", "tenant_id", "national_id_index", "submitted_at"),
+        Index("ix_credit_applications_submitted", "tenant_id", "submitted_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    applicant_id: Mapped[str] = mapped_column(ForeignKey("credit_applicants.id"))
+    #: The applicant's national id blind index, copied so duplicates across applicants are found by index.
+    national_id_index: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str] = mapped_column(ForeignKey("credit_products.id"))
+    product_code: Mapped[str] = mapped_column(String(40))
+    principal_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    term: Mapped[int] = mapped_column(Integer)
+    term_unit: Mapped[str] = mapped_column(String(8))
+    purpose: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(16))
+    auto_outcome: Mapped[str] = mapped_column(String(8))
+    final_outcome: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    #: [{"code", "message"}]: what the applicant may be shown, stable codes.
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    #: The checks behind the outcome: score, risk decision, availability, multi-borrowing counts, policy.
+    details: Mapped[dict[str, Any]] = mapped_column(Json)
+    score_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rating: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    risk_decision_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    case_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reserved_amount: Mapped[int] = mapped_column(BigInteger)
+    #: The automatic review's wall time (perf_counter), microseconds.
+    latency_us: Mapped[int] = mapped_column(BigInteger)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(60))
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class ApplicationPolicy(Base):
+    """A tenant's automatic-review thresholds (multi-borrowing, score age, expiry); the defaults until set."""
+
+    __tablename__ = "credit_application_policies"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    policy: Mapped[dict[str, Any]] = mapped_column(Json)
+    updated_by: Mapped[str] = mapped_column(String(60))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoanContract(Base):
+    """The loan agreement of an approved application: the rendered document, its SHA-256, and once signed, the
+    acceptance (time, the hash the applicant saw, channel, IP). Never changes after signing."""
+
+    __tablename__ = "credit_contracts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "application_id"),
+        CheckConstraint("status IN ('issued', 'signed', 'void')", name="status_known"),
+        CheckConstraint("(status = 'signed') = (accepted_at IS NOT NULL)", name="signed_has_acceptance"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("credit_applications.id"))
+    template: Mapped[str] = mapped_column(String(60))
+    document: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8))
+    start_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    accepted_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    accepted_channel: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    accepted_ip: Mapped[str | None] = mapped_column(String(45), nullable=True)

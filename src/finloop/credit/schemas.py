@@ -19,6 +19,8 @@ from finloop.credit.daycount import DayCount
 from finloop.credit.domain import (
     DEFAULT_MODEL_NAME,
     PD_PLACES,
+    ApplicationPurpose,
+    ApplicationStatus,
     Employment,
     ModelKind,
     ModelStatus,
@@ -36,9 +38,12 @@ from finloop.credit.models import (
     CreditModel,
     CreditScore,
     CreditSubLimit,
+    LoanApplication,
+    LoanContract,
     LoanProduct,
     RatingPolicy,
 )
+from finloop.credit.models import ApplicationPolicy as ApplicationPolicyRow
 from finloop.credit.models import LimitPolicy as LimitPolicyRow
 from finloop.credit.products import Prepayment, ProductKind, ProductStatus, SubsidyPayer, rates_of, spec_of
 from finloop.credit.schedule import (
@@ -753,3 +758,136 @@ class LineAdjust(Strict):
 
 class LineNote(Strict):
     note: Annotated[str, Field(max_length=500), AfterValidator(single_line)] = ""
+
+
+# ---------------------------------------------------------------------------------------------- applications
+
+
+class ApplicationCreate(Strict):
+    applicant_id: ObjectId
+    product_id: ObjectId | None = Field(None, description="A product version (lpr_...); or give product_code.")
+    product_code: Annotated[Line, Field(min_length=1, max_length=40)] | None = Field(
+        None, description="The product's code: its active version is used.")
+    principal_amount: Amount = Field(description="Minor units, within the product's bounds.")
+    term: int = Field(ge=1, le=36_500, strict=True, description="Months or days, as the product counts them.")
+    purpose: ApplicationPurpose
+    device_id: Annotated[Line, Field(min_length=1, max_length=100)] | None = None
+    ip: Annotated[Line, Field(min_length=2, max_length=45)] | None = None
+
+
+class ApplicantReason(BaseModel):
+    code: str
+    message: str
+
+
+class ApplicationRead(BaseModel):
+    id: str
+    object: str = "loan_application"
+    applicant_id: str
+    product_id: str
+    product_code: str
+    principal_amount: int
+    currency: str
+    term: int
+    term_unit: str
+    purpose: str
+    status: ApplicationStatus
+    auto_outcome: Literal["approve", "decline", "review"] = Field(
+        description="What the automatic review said (review: sent to a case).")
+    final_outcome: Literal["approve", "decline"] | None = Field(description="The decision of record; null in review.")
+    reasons: list[ApplicantReason] = Field(description="Reasons the applicant may be shown (stable codes).")
+    details: dict[str, Any] = Field(description="Internal: the score, risk decision, availability, multi-borrowing.")
+    score: int | None
+    rating: str | None
+    risk_decision_id: str | None
+    case_id: str | None
+    reserved_amount: int
+    decision_latency_us: int
+    submitted_at: datetime
+    decided_at: datetime | None
+    expires_at: datetime | None
+    closed_at: datetime | None
+
+
+def read_application(row: LoanApplication) -> ApplicationRead:
+    return ApplicationRead(
+        id=row.id, applicant_id=row.applicant_id, product_id=row.product_id, product_code=row.product_code,
+        principal_amount=row.principal_amount, currency=row.currency, term=row.term, term_unit=row.term_unit,
+        purpose=row.purpose, status=ApplicationStatus(row.status),
+        auto_outcome=row.auto_outcome,
+        final_outcome=row.final_outcome,
+        reasons=[ApplicantReason(**r) for r in row.reasons], details=row.details, score=row.score,
+        rating=row.rating, risk_decision_id=row.risk_decision_id, case_id=row.case_id,
+        reserved_amount=row.reserved_amount, decision_latency_us=row.latency_us, submitted_at=row.submitted_at,
+        decided_at=row.decided_at, expires_at=row.expires_at, closed_at=row.closed_at)
+
+
+class ContractRead(BaseModel):
+    id: str
+    object: str = "loan_contract"
+    application_id: str
+    status: Literal["issued", "signed", "void"]
+    template: str
+    document: str = Field(description="The agreement (Markdown), exactly the bytes hashed (UTF-8).")
+    sha256: str
+    start_date: date
+    created_at: datetime
+    accepted_at: datetime | None
+    accepted_sha256: str | None
+    accepted_channel: str | None
+
+
+def read_contract(row: LoanContract) -> ContractRead:
+    return ContractRead(id=row.id, application_id=row.application_id, status=row.status,
+                        template=row.template, document=row.document, sha256=row.sha256, start_date=row.start_on,
+                        created_at=row.created_at, accepted_at=row.accepted_at,
+                        accepted_sha256=row.accepted_sha256, accepted_channel=row.accepted_channel)
+
+
+class ContractAccept(Strict):
+    sha256: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$",
+                        description="The SHA-256 of the document the applicant was shown.")
+    channel: Literal["app", "web", "api", "branch"]
+    ip: Annotated[Line, Field(min_length=2, max_length=45)] | None = None
+
+
+class ApplicationFiguresRead(BaseModel):
+    since: str | None
+    until: str | None
+    applications: int
+    decided: int
+    approved: int
+    declined: int
+    pending_review: int
+    automatically_approved: int
+    sent_to_review: int
+    approval_rate: str | None = Field(description="approved / decided, 4 places.")
+    automatic_approval_rate: str | None = Field(description="approved without review / all applications.")
+    review_rate: str | None = Field(description="sent to review / all applications.")
+    latency_p50_us: int | None
+    latency_p99_us: int | None
+
+
+class ApplicationPolicyRead(BaseModel):
+    policy: dict[str, Any]
+    updated_by: str
+    updated_at: datetime
+
+
+class ApplicationPolicyWrite(Strict):
+    score_max_age_days: int | None = Field(None, strict=True)
+    review_ratings: list[Rating] | None = None
+    bureau_enquiries_30d_review: int | None = Field(None, strict=True)
+    bureau_enquiries_30d_decline: int | None = Field(None, strict=True)
+    bureau_open_loans_review: int | None = Field(None, strict=True)
+    bureau_open_loans_decline: int | None = Field(None, strict=True)
+    own_window_days: int | None = Field(None, strict=True)
+    own_applications_review: int | None = Field(None, strict=True)
+    own_applications_decline: int | None = Field(None, strict=True)
+    own_open_review: int | None = Field(None, strict=True)
+    own_open_decline: int | None = Field(None, strict=True)
+    expiry_days: int | None = Field(None, strict=True)
+
+
+def read_application_policy(row: ApplicationPolicyRow) -> ApplicationPolicyRead:
+    return ApplicationPolicyRead(policy=row.policy, updated_by=row.updated_by, updated_at=row.updated_at)

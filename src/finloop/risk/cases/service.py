@@ -67,7 +67,8 @@ def unregister_resolver(object_type: str) -> None:
 
 #: The modules that register resolvers when imported. A process that closes a case without having imported
 #: them (the CLI imports lazily) loads them on the first look-up, so a verdict never misses its resolver.
-RESOLVER_MODULES = ("finloop.risk.wiring", "finloop.risk.aml.service", "finloop.onboarding.service")
+RESOLVER_MODULES = ("finloop.risk.wiring", "finloop.risk.aml.service", "finloop.onboarding.service",
+                    "finloop.credit.applications")
 _resolver_modules_loaded = False
 
 
