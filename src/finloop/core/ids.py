@@ -93,6 +93,9 @@ PREFIXES = {
     "credit_limit_change": "clc",
     "loan_application": "lap",
     "loan_contract": "lct",
+    "funding_source": "fsr",
+    "loan": "loan",
+    "disbursement": "dsb",
 }
 
 
