@@ -5,7 +5,8 @@ wallet channel (fee, platform commission, promoter commission, merchant income, 
 largest remainder), settles with the channel, releases merchant funds, pays merchants out through
 two-phase holds, reverses a mistaken entry; a trading day of routed card payments and the week after
 it (``sim.week``); the risk day (``sim.risk_day``: laundering planted and found, a fraud model and the
-starter rules judged on traffic they were not tuned on); and then proves the books three ways: our trial
+starter rules judged on traffic they were not tuned on); the credit day (``sim.credit_day``: applications from
+the demo's customers and merchants decided, approved contracts signed); and then proves the books three ways: our trial
 balance, our integrity check (running sums against postings), and Beancount's independent checker.
 
 It refuses to touch a database holding anything but earlier demos' data.
@@ -41,6 +42,7 @@ from finloop.db.migrate import upgrade
 from finloop.db.uow import Database, UnitOfWork
 from finloop.ledger import reports, service
 from finloop.ledger.domain import AccountType, BalanceRule, PostingSpec, TransferSpec
+from finloop.sim.credit_day import CreditDay, print_credit_day, run_credit_day
 from finloop.sim.payments_day import DayReport, run_day, trading_world
 from finloop.sim.risk_day import TRAFFIC_SEED, TRAINING_SEED, RiskDay, print_risk_day, run_risk_day
 from finloop.sim.week import WeekReport, configure, order_metadata, print_week, run_week, top_up_and_save
@@ -119,7 +121,7 @@ def demo_start(now: datetime) -> datetime:
 def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed: int = 7,
              payments: int = 2_000, daily_payments: int = 150, risk_training_days: int = 14,
              risk_training_customers: int = 250, risk_traffic_days: int = 4,
-             risk_traffic_customers: int = 350) -> dict[str, object]:
+             risk_traffic_customers: int = 350, credit_applications: int = 30) -> dict[str, object]:
     started = time.perf_counter()
     upgrade(settings.database_url)
     clock = FrozenClock(demo_start(datetime.now(UTC)))
@@ -304,10 +306,33 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
                     f"published through maker-checker; {figures.fraud.events} seed-{TRAFFIC_SEED} payments decided")
 
         step("the risk day", the_risk_day)
+
+        # 9. The credit day: a scorecard trained and made champion, three products, the demo's customers and
+        #    merchants apply; approved contracts are signed.
+        credit_days: list[CreditDay] = []
+
+        def the_credit_day() -> str:
+            with Progress(console=console, transient=True) as progress:
+                tasks: dict[str, TaskID] = {}
+
+                def report(stage: str, done: int, total: int) -> None:
+                    if stage not in tasks:
+                        tasks[stage] = progress.add_task(stage, total=total)
+                    progress.update(tasks[stage], completed=done, total=total)
+
+                credit_days.append(run_credit_day(world, seed=seed, applications_per_scenario=credit_applications,
+                                                  progress=report))
+            figures = credit_days[0]
+            total = sum(s.figures["applications"] for s in figures.scenarios)
+            return (f"scorecard trained on simulated platform data and made champion; {total} applications "
+                    f"decided in {len(figures.scenarios)} scenarios, approved contracts signed")
+
+        step("the credit day", the_credit_day)
     print_week(console, weeks[0])
     print_risk_day(console, risk_days[0])
+    print_credit_day(console, credit_days[0])
 
-    # 9. Proof.
+    # 10. Proof.
     with db.uow(read_only=True) as uow:
         balances_table = Table("account (hot accounts' sub-accounts summed as :*)", "posted", "pending",
                                "available", title="Balances (CNY)")
@@ -338,7 +363,8 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
             "payments_success_rate": day[0].success_rate, "payments_static_rate": day[0].static_rate,
             "payments_ledger_ok": day[0].ledger_ok, "recon_precision": weeks[0].precision,
             "recon_recall": weeks[0].recall, "recon_injected": weeks[0].injected,
-            "safeguarding": [d.safeguarding for d in weeks[0].days], **risk_days[0].as_dict()}
+            "safeguarding": [d.safeguarding for d in weeks[0].days], **risk_days[0].as_dict(),
+            **credit_days[0].as_dict()}
 
 
 def grouped_balances(uow: UnitOfWork, tenant_id: str) -> dict[str, tuple[int, int, int]]:
