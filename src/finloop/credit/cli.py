@@ -1,5 +1,6 @@
 """`finloop credit` commands: train the scorecard and its challenger, the model registry, scoring, the monthly
-re-score and score stability; repayment schedules, loan products and credit lines."""
+re-score and score stability; repayment schedules, loan products and credit lines; funding sources and loan
+disbursement."""
 
 from __future__ import annotations
 
@@ -765,3 +766,154 @@ def applications_figures(tenant: str = typer.Option(..., help="The tenant id."),
     for name, value in found.items():
         table.add_row(name, "-" if value is None else str(value))
     console.print(table)
+
+
+funding_app = typer.Typer(help="Funding sources of loans: the own reserve and partner banks, their cost and quota.",
+                          no_args_is_help=True)
+credit_app.add_typer(funding_app, name="funding")
+
+
+@funding_app.command("add")
+def funding_add(tenant: str = typer.Option(..., help="The tenant id."),
+                code: str = typer.Option(..., help="A stable name, e.g. bank_a."),
+                kind: str = typer.Option(..., help="own_reserve or partner_bank."),
+                currency: str = typer.Option(..., help="ISO 4217 code."),
+                annual_rate: str = typer.Option(..., "--annual-rate", help="The annual cost of funds, e.g. 0.045."),
+                quota: int = typer.Option(..., help="The quota in minor units."),
+                name: str | None = typer.Option(None, help="A display name (the code by default).")) -> None:
+    """Add a funding source; prints it as JSON."""
+    from finloop.credit import funding
+    from finloop.credit.schemas import read_funding_source
+
+    data: dict[str, Any] = {"code": code, "kind": kind, "currency": currency, "annual_rate": annual_rate,
+                            "quota_amount": quota}
+    if name is not None:
+        data["name"] = name
+    db = _database()
+    try:
+        with db.uow() as uow:
+            read = read_funding_source(funding.create_source(uow, tenant, data, actor="cli"))
+            uow.commit()
+    except FinloopError as error:
+        raise _fail(error) from None
+    typer.echo(read.model_dump_json())
+
+
+@funding_app.command("set")
+def funding_set(tenant: str = typer.Option(..., help="The tenant id."),
+                source: str = typer.Option(..., "--source", help="The funding source id."),
+                annual_rate: str | None = typer.Option(None, "--annual-rate", help="A new annual cost of funds."),
+                quota: int | None = typer.Option(None, help="A new quota in minor units."),
+                active: bool | None = typer.Option(None, "--active/--inactive", help="Offer the source or not.")
+                ) -> None:
+    """Change a source's rate, quota or active flag; prints it as JSON."""
+    from finloop.credit import funding
+    from finloop.credit.schemas import read_funding_source
+
+    changes = {k: v for k, v in (("annual_rate", annual_rate), ("quota_amount", quota), ("active", active))
+               if v is not None}
+    db = _database()
+    try:
+        with db.uow() as uow:
+            read = read_funding_source(funding.update_source(uow, tenant, source, changes, actor="cli"))
+            uow.commit()
+    except FinloopError as error:
+        raise _fail(error) from None
+    typer.echo(read.model_dump_json())
+
+
+@funding_app.command("list")
+def funding_list(tenant: str = typer.Option(..., help="The tenant id.")) -> None:
+    """Funding sources with their rate, quota used and cost accrued."""
+    from finloop.credit import funding
+
+    db = _database()
+    with db.uow(read_only=True) as uow:
+        table = Table("id", "code", "kind", "rate", "quota", "used", "remaining", "active", "accrued")
+        for s in funding.list_sources(uow, tenant, limit=500):
+            table.add_row(s.id, s.code, s.kind, str(s.annual_rate), _major(s.quota_amount, s.currency),
+                          _major(s.used_amount, s.currency), _major(s.quota_amount - s.used_amount, s.currency),
+                          "yes" if s.active else "no", _major(s.accrued_amount, s.currency))
+    console.print(table)
+
+
+loans_app = typer.Typer(help="Loans: disbursement of signed applications from the cheapest funding source.",
+                        no_args_is_help=True)
+credit_app.add_typer(loans_app, name="loans")
+
+
+@loans_app.command("disburse")
+def loans_disburse(tenant: str = typer.Option(..., help="The tenant id."),
+                   application: list[str] = typer.Option(..., "--application",
+                                                         help="A signed application id (repeat for a batch)."),
+                   merchant: str | None = typer.Option(None, help="Buy-now-pay-later: the merchant paid.")) -> None:
+    """Disburse one or more signed applications, each on its own; prints a result per application."""
+    from finloop.credit import disbursement
+
+    db = _database()
+    items = [{"application_id": a, "merchant_id": merchant} for a in application]
+    results = []
+    with Progress(TextColumn("disbursing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("disburse", total=len(items))
+        for chunk in (items[i:i + disbursement.MAX_BATCH] for i in range(0, len(items), disbursement.MAX_BATCH)):
+            results.extend(disbursement.disburse_batch(db, tenant, chunk, actor="cli"))
+            progress.advance(task, len(chunk))
+    table = Table("application", "loan", "status", "error")
+    for r in results:
+        table.add_row(r.application_id, r.loan_id or "-", r.status or "-", r.error["code"] if r.error else "")
+    console.print(table)
+    if any(r.error for r in results):
+        raise typer.Exit(1)
+
+
+@loans_app.command("list")
+def loans_list(tenant: str = typer.Option(..., help="The tenant id."),
+               status: str | None = typer.Option(None, help="pending_disbursement, disbursing, active or failed."),
+               limit: int = typer.Option(50, min=1, max=500, help="At most this many.")) -> None:
+    """Loans with their principal, funding source and status."""
+    from finloop.credit import disbursement
+
+    db = _database()
+    with db.uow(read_only=True) as uow:
+        table = Table("id", "application", "principal", "target", "source", "status")
+        for r in disbursement.list_loans(uow, tenant, status=status, limit=limit):
+            table.add_row(r.id, r.application_id, f"{_major(r.principal_amount, r.currency)} {r.currency}",
+                          r.target, r.funding_source_id, r.status)
+    console.print(table)
+
+
+@loans_app.command("show")
+def loans_show(tenant: str = typer.Option(..., help="The tenant id."),
+               loan: str = typer.Option(..., "--loan", help="The loan id.")) -> None:
+    """One loan as JSON, with its schedule and the explanation of its funding source."""
+    from finloop.credit import disbursement
+    from finloop.credit.schemas import read_loan
+
+    db = _database()
+    try:
+        with db.uow(read_only=True) as uow:
+            shown = read_loan(disbursement.get_loan(uow, tenant, loan)).model_dump_json()
+    except FinloopError as error:
+        raise _fail(error) from None
+    typer.echo(shown)
+
+
+@loans_app.command("policy")
+def loans_policy(tenant: str = typer.Option(..., help="The tenant id."),
+                 automatic: bool | None = typer.Option(None, "--automatic/--manual",
+                                                       help="Disburse signed applications automatically or not.")
+                 ) -> None:
+    """Show (or set) whether signed applications are disbursed automatically; prints the policy as JSON."""
+    from finloop.credit import disbursement
+    from finloop.credit.schemas import read_disbursement_policy
+
+    db = _database()
+    with db.uow() as uow:
+        if automatic is None:
+            row = disbursement.policy_row(uow, tenant)
+        else:
+            row = disbursement.set_policy(uow, tenant, automatic=automatic, actor="cli")
+        shown = read_disbursement_policy(row).model_dump_json()
+        uow.commit()
+    typer.echo(shown)

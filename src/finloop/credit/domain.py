@@ -386,3 +386,40 @@ APPLICANT_REASONS: dict[str, str] = {
 
 def applicant_reason(code: str) -> dict[str, str]:
     return {"code": code, "message": APPLICANT_REASONS[code]}
+
+
+# ---------------------------------------------------------------------------------------------- disbursement
+
+
+class FundingKind(StrEnum):
+    OWN_RESERVE = "own_reserve"
+    PARTNER_BANK = "partner_bank"
+
+
+class LoanStatus(StrEnum):
+    PENDING_DISBURSEMENT = "pending_disbursement"
+    DISBURSING = "disbursing"
+    ACTIVE = "active"
+    FAILED = "failed"
+
+
+class DisbursementTarget(StrEnum):
+    CUSTOMER_ACCOUNT = "customer_account"
+    MERCHANT = "merchant"
+
+
+_L = LoanStatus
+LOAN_TRANSITIONS: dict[LoanStatus, frozenset[LoanStatus]] = {
+    _L.PENDING_DISBURSEMENT: frozenset({_L.DISBURSING, _L.ACTIVE, _L.FAILED}),
+    _L.DISBURSING: frozenset({_L.ACTIVE, _L.FAILED}),
+    _L.ACTIVE: frozenset(),
+    _L.FAILED: frozenset(),
+}
+
+
+def check_loan_transition(current: str, wanted: LoanStatus) -> None:
+    from finloop.core.errors import Conflict
+
+    if wanted not in LOAN_TRANSITIONS[LoanStatus(current)]:
+        raise Conflict(f"A loan that is {current} cannot become {wanted.value}.", code="loan_state_conflict",
+                       param="status")

@@ -1,13 +1,15 @@
 """Credit HTTP endpoints: applicants, consents, bureau pulls, scores, the model registry and the rating policy;
 loan products, schedule previews, the limit policy and credit lines; loan applications, their contracts, the
-application figures and the automatic review's policy.
+application figures and the automatic review's policy; funding sources, loans and their disbursement.
 
 Reads need any key of the tenant. Creating applicants, recording and revoking consents, pulling bureau
 reports, scoring, previewing schedules, opening and reviewing credit lines need ``credit.score``; promoting
 and retiring models, changing the rating bands, configuring products and the limit policy, and adjusting,
 freezing or unfreezing a line by hand need ``credit.configure``. Submitting, cancelling and signing
-applications need ``credit.score``; changing the application policy ``credit.configure``. Personal data is
-returned masked only. Every POST takes an Idempotency-Key.
+applications need ``credit.score``; changing the application policy ``credit.configure``. Configuring funding
+sources and the disbursement policy (automatic or not) needs ``credit.configure``; disbursing loans (one, by
+application, or a batch) and querying a disbursement in flight ``credit.score``. Personal data is returned
+masked only. Every POST takes an Idempotency-Key.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from finloop.api.deps import CurrentReader, CurrentWriter
+from finloop.api.deps import CurrentReader, CurrentWriter, Writer
 from finloop.api.pagination import Cursor, Limit, Page, page
 from finloop.api.types import Instant, Line
 from finloop.core.errors import Conflict
-from finloop.credit import applications, contracts, flows, limits, products, registry, scoring
+from finloop.credit import applications, contracts, disbursement, flows, funding, limits, products, registry, scoring
 from finloop.credit import service as credit
-from finloop.credit.domain import ApplicationStatus, ModelKind, ModelStatus, PartyKind
+from finloop.credit.domain import ApplicationStatus, LoanStatus, ModelKind, ModelStatus, PartyKind
 from finloop.credit.models import CreditLine
 from finloop.credit.products import ProductKind, ProductStatus
 from finloop.credit.schemas import (
@@ -35,6 +37,9 @@ from finloop.credit.schemas import (
     ApplicationPolicyWrite,
     ApplicationRead,
     AvailabilityRead,
+    BatchDisburse,
+    BatchItemRead,
+    BatchRead,
     BureauPull,
     BureauReportRead,
     ConsentCreate,
@@ -43,11 +48,19 @@ from finloop.credit.schemas import (
     ContractRead,
     CreditLineCreate,
     CreditLineRead,
+    DisburseBody,
+    DisbursementPolicyRead,
+    DisbursementPolicyWrite,
+    FundingSourceCreate,
+    FundingSourceRead,
+    FundingSourceUpdate,
     LimitChangeRead,
     LimitPolicyRead,
     LimitPolicyWrite,
     LineAdjust,
     LineNote,
+    LoanCreate,
+    LoanRead,
     ModelPromote,
     ModelRead,
     ProductCreate,
@@ -67,8 +80,11 @@ from finloop.credit.schemas import (
     read_change,
     read_consent,
     read_contract,
+    read_disbursement_policy,
+    read_funding_source,
     read_limit_policy,
     read_line,
+    read_loan,
     read_model,
     read_policy,
     read_product,
@@ -521,3 +537,113 @@ def put_application_policy(body: ApplicationPolicyWrite, writer: CurrentWriter):
     return writer.run(lambda uow: read_application_policy(applications.set_policy(
         uow, writer.tenant_id, body.model_dump(mode="json", exclude_unset=True), actor=writer.principal.actor)),
         permission=CONFIGURE)
+
+
+# ---------------------------------------------------------------------------------------------- disbursement
+
+
+@router.post("/credit/funding-sources", response_model=FundingSourceRead, status_code=201,
+             summary="Add a funding source: the own reserve or a partner bank, its cost of funds and quota")
+def create_funding_source(body: FundingSourceCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_funding_source(funding.create_source(
+        uow, writer.tenant_id, body.model_dump(mode="json", exclude_none=True), actor=writer.principal.actor)),
+        permission=CONFIGURE, status_code=201)
+
+
+@router.get("/credit/funding-sources", response_model=Page[FundingSourceRead], summary="List funding sources")
+def list_funding_sources(reader: CurrentReader, limit: Limit = 50, starting_after: Cursor = None,
+                         currency: Annotated[Line | None, Query(min_length=3, max_length=3)] = None,
+                         ) -> Page[FundingSourceRead]:
+    return reader.run(lambda uow: page(funding.list_sources(
+        uow, reader.tenant_id, after=starting_after, limit=limit + 1, currency_code=currency),
+        limit, read_funding_source, lambda s: s.id))
+
+
+@router.get("/credit/funding-sources/{source_id}", response_model=FundingSourceRead,
+            summary="Get a funding source with its quota used and cost accrued")
+def get_funding_source(source_id: Id, reader: CurrentReader) -> FundingSourceRead:
+    return reader.run(lambda uow: read_funding_source(funding.get_source(uow, reader.tenant_id, source_id)))
+
+
+@router.post("/credit/funding-sources/{source_id}", response_model=FundingSourceRead,
+             summary="Change a funding source's rate, quota, name or active flag")
+def update_funding_source(source_id: Id, body: FundingSourceUpdate,  # type: ignore[no-untyped-def]
+                          writer: CurrentWriter):
+    return writer.run(lambda uow: read_funding_source(funding.update_source(
+        uow, writer.tenant_id, source_id, body.model_dump(mode="json", exclude_none=True),
+        actor=writer.principal.actor)), permission=CONFIGURE)
+
+
+def _disburse(writer: Writer, application_id: str, merchant_id: str | None):  # type: ignore[no-untyped-def]
+    made: list[str] = []
+
+    def flow() -> None:
+        made.append(disbursement.disburse(writer.db, writer.tenant_id, application_id, merchant_id=merchant_id,
+                                          actor=writer.principal.actor))
+
+    return writer.run_flow(flow, lambda uow: read_loan(disbursement.get_loan(uow, writer.tenant_id, made[0])),
+                           permission=SCORE, status_code=201)
+
+
+@router.post("/credit/loans", response_model=LoanRead, status_code=201,
+             summary="Disburse a signed application from the cheapest funding source")
+def create_loan(body: LoanCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return _disburse(writer, body.application_id, body.merchant_id)
+
+
+@router.post("/credit/applications/{application_id}/disburse", response_model=LoanRead, status_code=201,
+             summary="Disburse a signed application from the cheapest funding source")
+def disburse_application(application_id: Id, writer: CurrentWriter,  # type: ignore[no-untyped-def]
+                         body: DisburseBody | None = None):
+    return _disburse(writer, application_id, body.merchant_id if body else None)
+
+
+@router.post("/credit/disbursements/batch", response_model=BatchRead,
+             summary="Disburse several signed applications, each on its own, with a result per item")
+def disburse_batch(body: BatchDisburse, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    results: list[disbursement.BatchItem] = []
+
+    def flow() -> None:
+        results.extend(disbursement.disburse_batch(writer.db, writer.tenant_id,
+                                                   [item.model_dump() for item in body.items],
+                                                   actor=writer.principal.actor))
+
+    return writer.run_flow(flow, lambda uow: BatchRead(items=[BatchItemRead(
+        application_id=r.application_id, loan_id=r.loan_id, status=r.status, error=r.error) for r in results]),
+        permission=SCORE)
+
+
+@router.get("/credit/loans", response_model=Page[LoanRead], summary="List loans")
+def list_loans(reader: CurrentReader, limit: Limit = 50, starting_after: Cursor = None,
+               status: Annotated[LoanStatus | None, Query()] = None) -> Page[LoanRead]:
+    return reader.run(lambda uow: page(disbursement.list_loans(
+        uow, reader.tenant_id, status=status.value if status else None, after=starting_after, limit=limit + 1),
+        limit, read_loan, lambda loan: loan.id))
+
+
+@router.get("/credit/loans/{loan_id}", response_model=LoanRead, summary="Get a loan with its funding choice")
+def get_loan(loan_id: Id, reader: CurrentReader) -> LoanRead:
+    return reader.run(lambda uow: read_loan(disbursement.get_loan(uow, reader.tenant_id, loan_id)))
+
+
+@router.post("/credit/loans/{loan_id}/query", response_model=LoanRead,
+             summary="Ask the bank about a disbursement still in flight and apply the answer")
+def query_loan(loan_id: Id, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    def flow() -> None:
+        disbursement.query_disbursement(writer.db, writer.tenant_id, loan_id, actor=writer.principal.actor)
+
+    return writer.run_flow(flow, lambda uow: read_loan(disbursement.get_loan(uow, writer.tenant_id, loan_id)),
+                           permission=SCORE)
+
+
+@router.get("/credit/disbursement-policy", response_model=DisbursementPolicyRead,
+            summary="Whether signed applications are disbursed automatically")
+def get_disbursement_policy(reader: CurrentReader) -> DisbursementPolicyRead:
+    return reader.run(lambda uow: read_disbursement_policy(disbursement.policy_row(uow, reader.tenant_id)))
+
+
+@router.put("/credit/disbursement-policy", response_model=DisbursementPolicyRead,
+            summary="Turn automatic disbursement of signed applications on or off")
+def put_disbursement_policy(body: DisbursementPolicyWrite, writer: CurrentWriter):  # type: ignore[no-untyped-def]
+    return writer.run(lambda uow: read_disbursement_policy(disbursement.set_policy(
+        uow, writer.tenant_id, automatic=body.automatic, actor=writer.principal.actor)), permission=CONFIGURE)

@@ -535,3 +535,108 @@ class LoanContract(Base):
     accepted_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     accepted_channel: Mapped[str | None] = mapped_column(String(12), nullable=True)
     accepted_ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+
+
+class FundingSource(Base):
+    """Where the money of a loan comes from: the tenant's own reserve account or a partner bank, with its cost of
+    funds (an annual rate), its quota and how much of it is lent out (``used_amount``, never above the quota).
+
+    The daily cost accrual keeps its running state here: ``accrual_base`` is the exact sum, over the days accrued,
+    of the outstanding funded principal times the rate (cost = base / 365), ``accrued_amount`` what the ledger
+    holds so far, ``accrued_through`` the last business date accrued."""
+
+    __tablename__ = "credit_funding_sources"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code"),
+        CheckConstraint("kind IN ('own_reserve', 'partner_bank')", name="kind_known"),
+        CheckConstraint("annual_rate >= 0", name="rate_non_negative"),
+        CheckConstraint("quota_amount >= 0 AND used_amount >= 0 AND used_amount <= quota_amount",
+                        name="quota_respected"),
+        CheckConstraint("accrued_amount >= 0", name="accrued_non_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    annual_rate: Mapped[Decimal] = mapped_column(ExactDecimal)
+    quota_amount: Mapped[int] = mapped_column(BigInteger)
+    used_amount: Mapped[int] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean)
+    accrual_base: Mapped[Decimal] = mapped_column(ExactDecimal)
+    accrued_amount: Mapped[int] = mapped_column(BigInteger)
+    accrued_through: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Loan(Base):
+    """A loan made from a signed contract: one per application, whatever became of its disbursement."""
+
+    __tablename__ = "credit_loans"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "application_id"),
+        CheckConstraint("status IN ('pending_disbursement', 'disbursing', 'active', 'failed')", name="status_known"),
+        CheckConstraint("target IN ('customer_account', 'merchant')", name="target_known"),
+        CheckConstraint("principal_amount >= 1 AND merchant_fee_amount >= 0", name="amounts_positive"),
+        Index("ix_credit_loans_source", "tenant_id", "funding_source_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("credit_applications.id"))
+    applicant_id: Mapped[str] = mapped_column(ForeignKey("credit_applicants.id"))
+    product_id: Mapped[str] = mapped_column(ForeignKey("credit_products.id"))
+    principal_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    schedule: Mapped[dict[str, Any]] = mapped_column(Json)
+    funding_source_id: Mapped[str] = mapped_column(ForeignKey("credit_funding_sources.id"))
+    #: Why this source: every candidate considered, with its rate and remaining quota, and the rule applied.
+    funding_choice: Mapped[dict[str, Any]] = mapped_column(Json)
+    target: Mapped[str] = mapped_column(String(16))
+    merchant_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    merchant_fee_amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(24))
+    mode: Mapped[str] = mapped_column(String(8))
+    #: The funding and disbursement entries, reversed when the disbursement fails.
+    entry_ids: Mapped[list[str]] = mapped_column(Json)
+    failure_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disbursed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Disbursement(Base):
+    """One attempt to pay a loan out: what the bank was asked and what it answered."""
+
+    __tablename__ = "credit_disbursements"
+    __table_args__ = (
+        CheckConstraint("status IN ('sending', 'succeeded', 'failed', 'unknown', 'booked')", name="status_known"),
+        Index("ix_credit_disbursements_loan", "tenant_id", "loan_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    loan_id: Mapped[str] = mapped_column(ForeignKey("credit_loans.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(12))
+    bank_reference: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    queried: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DisbursementPolicy(Base):
+    """Whether a tenant's signed applications are disbursed automatically (by ``credit.disburse_signed``)."""
+
+    __tablename__ = "credit_disbursement_policies"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    automatic: Mapped[bool] = mapped_column(Boolean)
+    updated_by: Mapped[str] = mapped_column(String(60))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -38,6 +38,9 @@ from finloop.credit.models import (
     CreditModel,
     CreditScore,
     CreditSubLimit,
+    DisbursementPolicy,
+    FundingSource,
+    Loan,
     LoanApplication,
     LoanContract,
     LoanProduct,
@@ -891,3 +894,119 @@ class ApplicationPolicyWrite(Strict):
 
 def read_application_policy(row: ApplicationPolicyRow) -> ApplicationPolicyRead:
     return ApplicationPolicyRead(policy=row.policy, updated_by=row.updated_by, updated_at=row.updated_at)
+
+
+# ---------------------------------------------------------------------------------------------- disbursement
+
+
+class FundingSourceCreate(Strict):
+    code: Annotated[Line, Field(min_length=1, max_length=40, description="Stable name, e.g. \"bank_a\".")]
+    name: Annotated[Line, Field(min_length=1, max_length=100)] | None = None
+    kind: Literal["own_reserve", "partner_bank"]
+    currency: CurrencyCode
+    annual_rate: RateText = Field(description="The annual cost of funds, e.g. \"0.045\".")
+    quota_amount: NonNegativeAmount
+    active: bool = True
+
+
+class FundingSourceUpdate(Strict):
+    name: Annotated[Line, Field(min_length=1, max_length=100)] | None = None
+    annual_rate: RateText | None = None
+    quota_amount: NonNegativeAmount | None = None
+    active: bool | None = None
+
+
+class FundingSourceRead(BaseModel):
+    id: str
+    object: str = "funding_source"
+    code: str
+    name: str
+    kind: str
+    currency: str
+    annual_rate: str
+    quota_amount: int
+    used_amount: int
+    remaining_quota: int
+    active: bool
+    accrued_amount: int = Field(description="Cost of funds posted so far (minor units).")
+    accrued_through: date | None
+    created_at: datetime
+
+
+def read_funding_source(row: FundingSource) -> FundingSourceRead:
+    return FundingSourceRead(id=row.id, code=row.code, name=row.name, kind=row.kind, currency=row.currency,
+                             annual_rate=str(row.annual_rate), quota_amount=row.quota_amount,
+                             used_amount=row.used_amount, remaining_quota=row.quota_amount - row.used_amount,
+                             active=row.active, accrued_amount=row.accrued_amount,
+                             accrued_through=row.accrued_through, created_at=row.created_at)
+
+
+class LoanCreate(Strict):
+    application_id: Annotated[Line, Field(min_length=1, max_length=40)]
+    merchant_id: Annotated[Line, Field(min_length=1, max_length=40)] | None = Field(
+        default=None, description="Buy-now-pay-later only: the merchant paid (net of its service fee).")
+
+
+class DisburseBody(Strict):
+    merchant_id: Annotated[Line, Field(min_length=1, max_length=40)] | None = None
+
+
+class BatchDisburse(Strict):
+    items: list[LoanCreate] = Field(min_length=1, max_length=100)
+
+
+class LoanRead(BaseModel):
+    id: str
+    object: str = "loan"
+    application_id: str
+    applicant_id: str
+    product_id: str
+    principal_amount: int
+    currency: str
+    status: str
+    mode: str
+    target: str
+    merchant_id: str | None
+    merchant_fee_amount: int
+    funding_source_id: str
+    funding_choice: dict[str, Any]
+    schedule: dict[str, Any]
+    failure_code: str | None
+    created_at: datetime
+    disbursed_at: datetime | None
+
+
+def read_loan(row: Loan) -> LoanRead:
+    return LoanRead(id=row.id, application_id=row.application_id, applicant_id=row.applicant_id,
+                    product_id=row.product_id, principal_amount=row.principal_amount, currency=row.currency,
+                    status=row.status, mode=row.mode, target=row.target, merchant_id=row.merchant_id,
+                    merchant_fee_amount=row.merchant_fee_amount, funding_source_id=row.funding_source_id,
+                    funding_choice=row.funding_choice, schedule=row.schedule, failure_code=row.failure_code,
+                    created_at=row.created_at, disbursed_at=row.disbursed_at)
+
+
+class BatchItemRead(BaseModel):
+    application_id: str
+    loan_id: str | None
+    status: str | None
+    error: dict[str, Any] | None
+
+
+class BatchRead(BaseModel):
+    object: str = "disbursement_batch"
+    items: list[BatchItemRead]
+
+
+class DisbursementPolicyWrite(Strict):
+    automatic: bool = Field(description="Disburse signed applications (not buy-now-pay-later) without a request.")
+
+
+class DisbursementPolicyRead(BaseModel):
+    object: str = "credit_disbursement_policy"
+    automatic: bool
+    updated_by: str
+    updated_at: datetime
+
+
+def read_disbursement_policy(row: DisbursementPolicy) -> DisbursementPolicyRead:
+    return DisbursementPolicyRead(automatic=row.automatic, updated_by=row.updated_by, updated_at=row.updated_at)

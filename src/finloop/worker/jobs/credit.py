@@ -13,13 +13,22 @@ credit line last reviewed ``review_interval_days`` (the tenant's limit policy) o
 ``limits.REVIEW_BATCH`` lines per transaction; each reviewed line records the date (``reviewed_on``), so a rerun
 of the same date reviews nothing, and a line is due again ``review_interval_days`` later. Every limit it moves is
 logged with the factors of the calculation (reason ``periodic_review``).
+
+``credit.accrue_funding_cost`` runs per tenant and business date once the day has closed. It posts the day's cost
+of every partner bank's funds (the outstanding principal of its active loans times its rate over 365, cumulative
+rounding: ``funding.accrue_source``) in one transaction; each source records the last date accrued, so a rerun of
+the same date (or an earlier one) posts nothing.
+
+``credit.disburse_signed`` runs every minute: for the tenants whose disbursement policy is automatic it disburses
+the signed applications without a loan (not buy-now-pay-later) and queries the loans still in flight. Each bank call
+sits between its own two transactions, so the job has no step of its own.
 """
 
 from __future__ import annotations
 
-from finloop.credit import limits, registry, scoring
+from finloop.credit import disbursement, limits, registry, scoring
 from finloop.credit.domain import DEFAULT_MODEL_NAME
-from finloop.worker.registry import AfterClose, job
+from finloop.worker.registry import AfterClose, Every, job
 from finloop.worker.runner import JobContext
 
 
@@ -51,3 +60,16 @@ def review_limits(ctx: JobContext) -> None:
             ctx.processed += done
         if done == 0:
             break
+
+
+@job("credit.accrue_funding_cost", schedule=AfterClose(), lease_seconds=600.0)
+def accrue_funding_cost(ctx: JobContext) -> None:
+    tenant_id, business_date = ctx.tenant_day()
+    with ctx.step() as uow:
+        if disbursement.accrue_funding_cost(uow, tenant_id, business_date):
+            ctx.processed += 1
+
+
+@job("credit.disburse_signed", schedule=Every(60.0), lease_seconds=300.0)
+def disburse_signed(ctx: JobContext) -> None:
+    ctx.processed += disbursement.disburse_signed(ctx.db)
