@@ -103,6 +103,9 @@ def test_products_api(client: TestClient, db: Database, tenant: TenantHandle, ot
     shown = previewed.json()
     assert [i["due_date"] for i in shown["installments"]][:2] == ["2026-02-28", "2026-03-31"]
     assert [i["total_amount"] for i in shown["installments"]] == [50_000] * 6 and shown["apr"] == "0.000000"
+    assert shown["installments"][0]["decimal"] == {"principal": "500.00", "interest": "0.00", "fees": "0.00",
+                                                   "total": "500.00", "balance": "2500.00"}
+    assert shown["totals"]["decimal"]["repaid"] == "3000.00"
     assert shown["subsidy"] == {"payer": "merchant", "amount": 7_500, "merchant_fee_rate": "0.025",
                                 "interest_covered": 10_500}
     for extra, status, code, param in (
@@ -149,12 +152,17 @@ def test_schedule_preview_from_stated_terms(client: TestClient, db: Database, te
     assert response.status_code == 200, response.text
     shown = response.json()
     assert (shown["object"], shown["product_id"], shown["subsidy"]) == ("credit_schedule", None, None)
-    assert shown["totals"] == {"principal_amount": 1_000_000, "interest_amount": 180_000, "fee_amount": 0,
-                               "upfront_fee_amount": 0, "repaid_amount": 1_180_000}
+    assert {k: v for k, v in shown["totals"].items() if k != "decimal"} == {
+        "principal_amount": 1_000_000, "interest_amount": 180_000, "fee_amount": 0, "upfront_fee_amount": 0,
+        "repaid_amount": 1_180_000}
+    assert (shown["totals"]["decimal"]["repaid"], shown["installments"][-1]["decimal"]["total"]) == ("11800.00",
+                                                                                                    "983.37")
     assert (shown["apr"], shown["effective_annual_rate"]) == ("0.317163", "0.367582")
     assert shown["installments"][0] == {"number": 1, "due_date": "2026-02-01", "days": 31, "principal_amount": 83_333,
                                         "interest_amount": 15_000, "fee_amount": 0, "total_amount": 98_333,
-                                        "balance_amount": 916_667}
+                                        "balance_amount": 916_667,
+                                        "decimal": {"principal": "833.33", "interest": "150.00", "fees": "0.00",
+                                                    "total": "983.33", "balance": "9166.67"}}
     assert client.post("/v1/credit/schedules/preview", headers={**h, "Idempotency-Key": "f1"},
                        json=body).json() == shown
     daily = client.post("/v1/credit/schedules/preview", headers=h, json={

@@ -544,6 +544,16 @@ PRICING_FIELDS = ("currency", "method", "annual_rate", "daily_rate", "term_unit"
                   "upfront_fee_rate", "upfront_fee_amount", "installment_fee_rate", "installment_fee_amount")
 
 
+class InstallmentDecimals(BaseModel):
+    """The installment's amounts as decimal strings of major units, for display (the integers are the truth)."""
+
+    principal: str
+    interest: str
+    fees: str
+    total: str
+    balance: str
+
+
 class InstallmentRead(BaseModel):
     number: int
     due_date: date
@@ -553,6 +563,7 @@ class InstallmentRead(BaseModel):
     fee_amount: int
     total_amount: int
     balance_amount: int = Field(description="Principal still owed after this installment.")
+    decimal: InstallmentDecimals
 
 
 class ScheduleTotalsRead(BaseModel):
@@ -561,6 +572,7 @@ class ScheduleTotalsRead(BaseModel):
     fee_amount: int = Field(description="Installment fees plus the upfront fee.")
     upfront_fee_amount: int
     repaid_amount: int = Field(description="The sum of the installments.")
+    decimal: dict[str, str] = Field(description="The totals as decimal strings of major units, for display.")
 
 
 class SubsidyRead(BaseModel):
@@ -605,11 +617,12 @@ def read_schedule(result: Schedule, *, product_id: str | None = None,
         maturity_date=result.maturity_on,
         installments=[InstallmentRead(number=i.number, due_date=i.due_on, days=i.days, principal_amount=i.principal,
                                       interest_amount=i.interest, fee_amount=i.fees, total_amount=i.total,
-                                      balance_amount=i.balance) for i in result.installments],
+                                      balance_amount=i.balance, decimal=InstallmentDecimals.model_validate(d))
+                      for i, d in zip(result.installments, shown["installments"], strict=True)],
         totals=ScheduleTotalsRead(principal_amount=result.totals["principal"],
                                   interest_amount=result.totals["interest"], fee_amount=result.totals["fees"],
                                   upfront_fee_amount=result.totals["upfront_fee"],
-                                  repaid_amount=result.totals["repaid"]),
+                                  repaid_amount=result.totals["repaid"], decimal=shown["totals"]),
         net_disbursed_amount=result.net_disbursed, periodic_rate=shown["periodic_rate"],
         periods_per_year=shown["periods_per_year"], apr=shown["apr"],
         effective_annual_rate=shown["effective_annual_rate"],
