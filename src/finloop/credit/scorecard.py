@@ -15,7 +15,7 @@ score one applicant in pure Python.
   Scoring is a lookup per feature and a sum.
 - The GBM reads numerical features as they are (missing: ``MISSING_VALUE``, below any real value) and
   categorical ones as the WoE of their bin; it is stored as LightGBM's JSON dump trimmed to the fields
-  scoring reads, flattened with the risk engine's ``_flatten`` and walked in pure Python. Its points use
+  scoring reads, flattened with the risk engine's ``flatten_tree`` and walked in pure Python. Its points use
   the same scale: ``offset - factor · raw`` (``raw`` the log-odds of default).
 - Reason codes: the scorecard's are the features whose points fall furthest below their best bin; the
   GBM's are the features whose path contributions (Saabas: the change of the node value along each
@@ -47,7 +47,7 @@ from finloop.credit.domain import (
     score_of,
 )
 from finloop.risk.ml import drift
-from finloop.risk.ml.service import Tree, _flatten
+from finloop.risk.ml.service import Tree, flatten_tree
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -231,7 +231,7 @@ class GbmModel:
         self.names = [str(c["name"]) for c in self.columns]
         self.description_of = {n: descriptions.get(n, describe(n)) for n in self.names}
         roots = [t["tree_structure"] for t in tables["trees"]]
-        self.trees: list[Tree] = [_flatten(root) for root in roots]
+        self.trees: list[Tree] = [flatten_tree(root) for root in roots]
         self.node_values = [_node_values(root) for root in roots]
 
     def row(self, values: Mapping[str, Any]) -> list[float]:
@@ -303,7 +303,7 @@ class GbmModel:
 
 
 def _node_values(root: Mapping[str, Any]) -> list[float]:
-    """Each internal node's value (``internal_value``), numbered as ``_flatten`` numbers them (pre-order)."""
+    """Each internal node's value (``internal_value``), numbered as ``flatten_tree`` numbers them (pre-order)."""
     values: list[float] = []
 
     def visit(node: Mapping[str, Any]) -> None:

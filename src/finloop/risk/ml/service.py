@@ -149,7 +149,7 @@ class Compiled:
         self.encoding = dict(row.encoding)
         self.columns = list(row.features)
         self.booster = lgb.Booster(model_str=row.model_text)
-        self.trees = [_flatten(tree["tree_structure"]) for tree in self.booster.dump_model()["tree_info"]]
+        self.trees = [flatten_tree(tree["tree_structure"]) for tree in self.booster.dump_model()["tree_info"]]
 
     def row(self, features: Mapping[str, int], event: Mapping[str, Any]) -> list[float]:
         return train.encode_row(self.encoding, features, event)
@@ -186,7 +186,7 @@ class Compiled:
 Tree = tuple[list[int], list[float], list[bool], list[bool], list[int], list[int], list[float]]
 
 
-def _flatten(root: Mapping[str, Any]) -> Tree:
+def flatten_tree(root: Mapping[str, Any]) -> Tree:
     """Internal nodes numbered 0.. in visit order; a child ``c < 0`` is leaf ``~c``."""
     feature: list[int] = []
     threshold: list[float] = []
