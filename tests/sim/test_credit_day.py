@@ -1,6 +1,6 @@
 """The demo's credit day on a small size: every figure it reports is what the stored applications, contracts and
-lines give; approved applications are signed; the merchant with trading history gets a revolving limit from it
-and the one without is declined. Both backends."""
+lines give; approved applications are signed and disbursed, from the cheapest funding source with quota left; the
+merchant with trading history gets a revolving limit from it and the one without is declined. Both backends."""
 
 from __future__ import annotations
 
@@ -11,8 +11,18 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from finloop.core.clock import FrozenClock
-from finloop.credit.models import Applicant, CreditLine, CreditModel, CreditSubLimit, LoanApplication, LoanContract
+from finloop.credit.models import (
+    Applicant,
+    CreditLine,
+    CreditModel,
+    CreditSubLimit,
+    FundingSource,
+    Loan,
+    LoanApplication,
+    LoanContract,
+)
 from finloop.db.uow import Database
+from finloop.payments.models import Merchant
 from finloop.sim import credit_day
 from finloop.sim.payments_day import run_day, trading_world
 from tests.conftest import make_tenant
@@ -38,6 +48,12 @@ def test_the_credit_day_figures_come_from_the_stored_applications(db: Database, 
         champion = uow.session.scalar(select(CreditModel).where(CreditModel.tenant_id == tenant.id,
                                                                 CreditModel.status == "champion"))
         applicants = {a.id: a for a in uow.session.scalars(select(Applicant).where(Applicant.tenant_id == tenant.id))}
+        loans = {loan.application_id: loan for loan in uow.session.scalars(
+            select(Loan).where(Loan.tenant_id == tenant.id).order_by(Loan.created_at, Loan.id))}
+        sources = {s.id: s for s in uow.session.scalars(select(FundingSource).where(
+            FundingSource.tenant_id == tenant.id))}
+        store_id = uow.session.scalar(select(Merchant.id).where(Merchant.tenant_id == tenant.id,
+                                                                Merchant.name == credit_day.ELECTRONICS_STORE))
         sub_limits = {(line.applicant_id, sub.limit_group): sub.limit_amount
                       for sub, line in uow.session.execute(select(CreditSubLimit, CreditLine).join(
                           CreditLine, CreditLine.id == CreditSubLimit.line_id).where(
@@ -66,6 +82,40 @@ def test_the_credit_day_figures_come_from_the_stored_applications(db: Database, 
             assert figures.decline_reasons == reasons.most_common(3)
             granted = sum(sub_limits.get((a, groups[product]), 0) for a in {r.applicant_id for r in rows})
             assert figures.limits_granted == granted
+            # Every signed contract became a loan; BNPL paid the store, the others the borrower's account.
+            made = [loans[a.id] for a in approved]
+            assert all(loan.target == ("merchant" if product == "bnpl_3" else "customer_account") for loan in made)
+            assert all(loan.merchant_id == (store_id if product == "bnpl_3" else None) for loan in made)
+            active = [loan for loan in made if loan.status == "active"]
+            assert figures.loans_disbursed == len(active)
+            assert figures.loans_failed == sum(loan.status == "failed" for loan in made)
+            assert figures.amount_disbursed == sum(loan.principal_amount for loan in active)
+            assert figures.loans_disbursed + figures.loans_failed == len(made)
+            assert figures.as_dict()["amount_disbursed"] == figures.amount_disbursed
+        assert len(loans) == sum(s.signed for s in day.scenarios) > 0
+
+        # Three CNY sources, cheapest first: the own reserve, then the two partner banks. Each loan went to the
+        # cheapest source that had its principal left; the first loan to the reserve; the reserve filled up and
+        # a later loan moved on. The drawn amounts are the stored active loans' principal by source.
+        plans = {p.code: p for p in credit_day.FUNDING_PLANS}
+        assert {s.code for s in sources.values()} == set(plans)
+        assert [s.code for s in day.sources] == ["own_reserve", "partner_bank_a", "partner_bank_b"]
+        ordered = list(loans.values())
+        assert sources[ordered[0].funding_source_id].code == "own_reserve"
+        for loan in ordered:
+            chosen = sources[loan.funding_source_id]
+            cheaper = [c for c in loan.funding_choice["candidates"] if Decimal(c["annual_rate"]) < chosen.annual_rate]
+            assert all(c["verdict"] == "quota_insufficient" and c["remaining_quota"] < loan.principal_amount
+                       for c in cheaper)
+        assert len({loan.funding_source_id for loan in ordered}) >= 2
+        for capital in day.sources:
+            source = next(s for s in sources.values() if s.code == capital.code)
+            funded = [loan for loan in ordered if loan.funding_source_id == source.id and loan.status == "active"]
+            assert capital.drawn == sum(loan.principal_amount for loan in funded) <= source.quota_amount
+            assert capital.loans == len(funded) and capital.quota == plans[capital.code].quota
+            assert capital.annual_rate == Decimal(plans[capital.code].annual_rate) == source.annual_rate
+            assert source.used_amount == sum(loan.principal_amount for loan in funded)
+        assert day.as_dict()["credit_capital_by_source"]["own_reserve"]["drawn"] == day.sources[0].drawn
 
         # The merchant that traded has a revolving limit from its sales; the electronics store, with none, is not
         # among the applicants (it sells on credit), and a merchant without sales gets no limit.

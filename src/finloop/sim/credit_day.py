@@ -12,16 +12,20 @@ After the risk day, on the demo tenant and its simulated clock:
    shoppers when the demo has fewer than the scenario needs), and the demo's merchants, whose limit comes from
    their trading history in this database.
 4. The applications go through the full automatic review (``credit.applications.submit``); the contract of each
-   approved one is signed with the digest of the document issued. A disbursement would follow the signature in
-   ``_sign``.
+   approved one is signed with the digest of the document issued, and the loan is disbursed at once
+   (``credit.disbursement.disburse``): buy-now-pay-later to the electronics store, the others to the borrower's bank
+   account through a sandbox payout bank that refuses a small share of payouts.
+5. Three CNY funding sources are configured first: the own reserve (cheapest, small quota) and two partner banks
+   with different costs of funds and quotas, so the cheapest fills up and later loans move to the next one.
 
 Each scenario runs in its own hour of the simulated clock, so its figures are ``applications.figures`` over
-that window; limits and decline reasons are read back from the stored lines and applications. Nothing printed
-is hard-coded.
+that window; limits and decline reasons are read back from the stored lines and applications, loans and capital by
+source from the stored loans and funding sources. Nothing printed is hard-coded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -35,15 +39,29 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from finloop.core.money import Money
-from finloop.credit import applications, bureau, contracts, flows, limits, products, registry, scorecard, scoring
+from finloop.credit import (
+    applications,
+    bureau,
+    contracts,
+    disbursement,
+    flows,
+    funding,
+    limits,
+    products,
+    registry,
+    scorecard,
+    scoring,
+)
 from finloop.credit import service as credit
 from finloop.credit.bureau.sandbox import SandboxBureau
-from finloop.credit.domain import ModelStatus
+from finloop.credit.domain import LoanStatus, ModelStatus
 from finloop.credit.features import ORDER_PURPOSE
-from finloop.credit.models import CreditLine, CreditSubLimit, LoanApplication
+from finloop.credit.models import CreditLine, CreditSubLimit, Loan, LoanApplication
 from finloop.credit.schedule import Method, Pricing, schedule
 from finloop.payments import service as payments
 from finloop.payments.models import Customer, Merchant, Payment
+from finloop.payouts import flows as payout_flows
+from finloop.payouts.bank_sandbox import BankBehaviour, SandboxBank
 from finloop.sim.payments_day import CURRENCY, TradingWorld
 
 ACTOR = "demo"
@@ -53,6 +71,27 @@ TRAINING_ROWS = 1_000
 #: merchant's line is capped by its average monthly net sales over the time it has traded.
 MIN_TRADING_MONTHS = 0
 ELECTRONICS_STORE = "Demo Electronics"
+
+
+@dataclass(frozen=True)
+class FundingPlan:
+    code: str
+    name: str
+    kind: str
+    #: Cost of funds a year, a decimal string as ``funding.create_source`` takes it.
+    annual_rate: str
+    #: The most the source lends, in CNY minor units.
+    quota: int
+
+
+#: The own reserve is the cheapest money but there is little of it; the first partner bank is cheaper than the second
+#: and its quota is smaller than a day of the demo's lending, so loans move from source to source as each fills up.
+OWN_RESERVE = FundingPlan("own_reserve", "Own reserve account", "own_reserve", "0.015", 20_000_00)
+PARTNER_BANK_A = FundingPlan("partner_bank_a", "Partner bank A", "partner_bank", "0.038", 60_000_00)
+PARTNER_BANK_B = FundingPlan("partner_bank_b", "Partner bank B", "partner_bank", "0.052", 5_000_000_00)
+FUNDING_PLANS = (OWN_RESERVE, PARTNER_BANK_A, PARTNER_BANK_B)
+#: The payout bank refuses this share of the loans paid to a bank account (account closed), so failures show.
+DISBURSEMENT_FAILURE_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -87,11 +126,30 @@ class ScenarioFigures:
     limits_granted: int
     signed: int
     decline_reasons: list[tuple[str, int]] = field(default_factory=list)
+    loans_disbursed: int = 0
+    loans_failed: int = 0
+    amount_disbursed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"title": self.title, "product": self.product, "applicants": self.applicants, **self.figures,
                 "limits_granted": self.limits_granted, "contracts_signed": self.signed,
-                "top_decline_reasons": dict(self.decline_reasons)}
+                "top_decline_reasons": dict(self.decline_reasons), "loans_disbursed": self.loans_disbursed,
+                "loans_failed": self.loans_failed, "amount_disbursed": self.amount_disbursed}
+
+
+@dataclass(frozen=True)
+class SourceFigures:
+    code: str
+    kind: str
+    annual_rate: Decimal
+    quota: int
+    #: The principal of the source's disbursed (active) loans, and how many.
+    drawn: int
+    loans: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "annual_rate": str(self.annual_rate), "quota": self.quota, "drawn": self.drawn,
+                "loans": self.loans}
 
 
 @dataclass
@@ -117,10 +175,13 @@ class CreditDay:
     examples: list[ProductExample]
     #: The issue's point: a flat 18% over 12 months on 10,000.00 repays 11,800.00 (APR, effective rate).
     flat: ProductExample
+    #: Cheapest first.
+    sources: list[SourceFigures] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"credit_model_id": self.model_id, "credit_model_auc": self.model_auc,
                 "credit_scenarios": {s.key: s.as_dict() for s in self.scenarios},
+                "credit_capital_by_source": {s.code: s.as_dict() for s in self.sources},
                 "credit_examples": {e.product: {"apr": str(e.apr), "effective_annual_rate": str(
                     e.effective_annual_rate), "principal": e.principal, "term": e.term,
                     "total_repaid": e.total_repaid} for e in [*self.examples, self.flat]}}
@@ -148,12 +209,16 @@ def _train_champion(world: TradingWorld, *, seed: int) -> tuple[str, float]:
 
 
 def _configure(world: TradingWorld) -> str:
-    """The three products, the merchant policy for a week-old platform, and the electronics store."""
+    """The three products, the merchant policy for a week-old platform, the electronics store, the funding."""
     with world.db.uow() as uow:
         for scenario in SCENARIOS:
             products.create_product(uow, world.tenant_id, products.EXAMPLES[scenario.product], actor=ACTOR)
         limits.set_policy(uow, world.tenant_id, {"min_trading_months": MIN_TRADING_MONTHS}, actor=ACTOR)
         store = payments.create_merchant(uow, world.tenant_id, reference="demo-electronics", name=ELECTRONICS_STORE)
+        for plan in FUNDING_PLANS:
+            funding.create_source(uow, world.tenant_id, {
+                "code": plan.code, "name": plan.name, "kind": plan.kind, "currency": CURRENCY,
+                "annual_rate": plan.annual_rate, "quota_amount": plan.quota}, actor=ACTOR)
         uow.commit()
     return store.id
 
@@ -182,6 +247,11 @@ def _merchants(world: TradingWorld, store_id: str) -> list[tuple[str, int]]:
     return [(merchant_id, int(sales.get(merchant_id) or 0)) for merchant_id in ids]
 
 
+def _bank_account(party_id: str) -> str:
+    """A simulated bank account number, distinct per party and stable across runs (no draw from the day's rng)."""
+    return f"6222{int(hashlib.sha256(party_id.encode()).hexdigest(), 16) % 10**15:015d}"
+
+
 def _applicants(world: TradingWorld, scenario: Scenario, parties: list[tuple[str, int]], rng: random.Random,
                 progress: Progress) -> list[str]:
     """Record, consent, pull, score and grant a line to each party (a party already an applicant is reused)."""
@@ -199,7 +269,7 @@ def _applicants(world: TradingWorld, scenario: Scenario, parties: list[tuple[str
                 declared_income_amount=income, currency=CURRENCY,
                 employment="self_employed" if scenario.party_kind == "merchant" else rng.choice(
                     ["employed", "employed", "employed", "self_employed", "student", "unemployed"]),
-                national_id=f"DEMO{rng.randrange(10**13):013d}", actor=ACTOR)
+                national_id=f"DEMO{rng.randrange(10**13):013d}", bank_account=_bank_account(party_id), actor=ACTOR)
             credit.grant_consent(uow, world.tenant_id, applicant.id, scope=["bureau_report"], actor=ACTOR)
             ids.append(applicant.id)
         uow.commit()
@@ -217,20 +287,23 @@ def _applicants(world: TradingWorld, scenario: Scenario, parties: list[tuple[str
     return ids
 
 
-def _sign(world: TradingWorld, application: LoanApplication) -> None:
-    """The applicant accepts the agreement they were shown (its digest). Disbursement belongs right after this."""
+def _sign(world: TradingWorld, application: LoanApplication, scenario: Scenario, store_id: str) -> None:
+    """The applicant accepts the agreement they were shown (its digest), and the loan is disbursed: BNPL to the
+    electronics store, the others to the borrower's bank account."""
     with world.db.uow() as uow:
         contract = contracts.get_contract(uow, world.tenant_id, application.id)
         contracts.accept(uow, world.tenant_id, application.id, sha256=contract.sha256, channel="app", ip=None,
                          actor=ACTOR)
         uow.commit()
+    disbursement.disburse(world.db, world.tenant_id, application.id,
+                          merchant_id=store_id if scenario.product == "bnpl_3" else None, actor=ACTOR)
 
 
 # ---------------------------------------------------------------------------------------------- the day
 
 
-def _run_scenario(world: TradingWorld, scenario: Scenario, parties: list[tuple[str, int]], rng: random.Random,
-                  progress: Progress) -> ScenarioFigures:
+def _run_scenario(world: TradingWorld, scenario: Scenario, parties: list[tuple[str, int]], store_id: str,
+                  rng: random.Random, progress: Progress) -> ScenarioFigures:
     applicant_ids = _applicants(world, scenario, parties, rng, progress)
     since = world.clock.now()
     for done, applicant_id in enumerate(applicant_ids, 1):
@@ -242,7 +315,7 @@ def _run_scenario(world: TradingWorld, scenario: Scenario, parties: list[tuple[s
                 purpose=scenario.purpose, device_id=f"demo-device-{applicant_id[-8:]}", actor=ACTOR)
             uow.commit()
         if application.status == "approved":
-            _sign(world, application)
+            _sign(world, application, scenario, store_id)
         world.clock.set(world.clock.now() + timedelta(seconds=7))
         progress(f"{scenario.key}: applications", done, len(applicant_ids))
     until = world.clock.now() + timedelta(microseconds=1)
@@ -263,10 +336,28 @@ def _read_back(world: TradingWorld, scenario: Scenario, applicant_ids: list[str]
         stored = uow.session.execute(select(LoanApplication.status, LoanApplication.reasons).where(
             LoanApplication.tenant_id == world.tenant_id, LoanApplication.submitted_at >= since,
             LoanApplication.submitted_at < until)).all()
+        loans = uow.session.execute(select(Loan.status, Loan.principal_amount).join(
+            LoanApplication, LoanApplication.id == Loan.application_id).where(
+            Loan.tenant_id == world.tenant_id, LoanApplication.submitted_at >= since,
+            LoanApplication.submitted_at < until)).all()
     reasons = Counter(r["code"] for status, found in stored if status == "declined" for r in found)
+    active = [amount for status, amount in loans if status == LoanStatus.ACTIVE.value]
     return ScenarioFigures(scenario.key, scenario.title, scenario.product, len(applicant_ids), figures,
                            int(granted or 0), sum(1 for status, _ in stored if status == "contract_signed"),
-                           reasons.most_common(3))
+                           reasons.most_common(3), len(active),
+                           sum(1 for status, _ in loans if status == LoanStatus.FAILED.value), sum(active))
+
+
+def _capital_by_source(world: TradingWorld) -> list[SourceFigures]:
+    """Each CNY funding source with the principal of its disbursed loans, cheapest first."""
+    with world.db.uow(read_only=True) as uow:
+        sources = funding.list_sources(uow, world.tenant_id, currency_code=CURRENCY, limit=100)
+        drawn = {source_id: (int(total), int(count)) for source_id, total, count in uow.session.execute(
+            select(Loan.funding_source_id, func.sum(Loan.principal_amount), func.count())
+            .where(Loan.tenant_id == world.tenant_id, Loan.status == LoanStatus.ACTIVE.value)
+            .group_by(Loan.funding_source_id))}
+        out = [SourceFigures(s.code, s.kind, s.annual_rate, s.quota_amount, *drawn.get(s.id, (0, 0))) for s in sources]
+    return sorted(out, key=lambda s: (s.annual_rate, s.code))
 
 
 def _examples(world: TradingWorld) -> tuple[list[ProductExample], ProductExample]:
@@ -297,6 +388,14 @@ def run_credit_day(world: TradingWorld, *, seed: int = 7, applications_per_scena
     """Train, configure, originate the three scenarios on the demo tenant; the figures read back from storage."""
     rng = random.Random(seed)
     bureau.use(SandboxBureau(seed=seed, sleep=lambda seconds: None))
+    payout_bank = SandboxBank(world.clock, seed=seed, behaviour=BankBehaviour(
+        failure_share=DISBURSEMENT_FAILURE_SHARE), name="demo-disbursement-bank")
+    with payout_flows.use_bank(payout_bank):
+        return _originate(world, seed, applications_per_scenario, rng, progress)
+
+
+def _originate(world: TradingWorld, seed: int, applications_per_scenario: int, rng: random.Random,
+               progress: Progress) -> CreditDay:
     try:
         progress("credit: training the scorecard", 0, 1)
         model_id, auc = _train_champion(world, seed=seed)
@@ -310,11 +409,11 @@ def run_credit_day(world: TradingWorld, *, seed: int = 7, applications_per_scena
         scenarios = []
         for scenario in SCENARIOS:
             world.clock.set(world.clock.now() + timedelta(hours=1))
-            scenarios.append(_run_scenario(world, scenario, parties[scenario.key], rng, progress))
+            scenarios.append(_run_scenario(world, scenario, parties[scenario.key], store_id, rng, progress))
         examples, flat = _examples(world)
     finally:
         bureau.use(None)
-    return CreditDay(model_id, auc, scenarios, examples, flat)
+    return CreditDay(model_id, auc, scenarios, examples, flat, _capital_by_source(world))
 
 
 # ---------------------------------------------------------------------------------------------- printing
@@ -341,6 +440,18 @@ def print_credit_day(console: Console, day: CreditDay) -> None:
                       f"{Money(s.limits_granted, CURRENCY).to_major():,}", str(s.signed),
                       ", ".join(f"{code} {n}" for code, n in s.decline_reasons) or "-")
     console.print(table)
+    loans = Table("scenario", "loans disbursed", "failed", "amount disbursed (CNY)", title="Loans disbursed")
+    for s in day.scenarios:
+        loans.add_row(s.title, str(s.loans_disbursed), str(s.loans_failed),
+                      f"{Money(s.amount_disbursed, CURRENCY).to_major():,}")
+    console.print(loans)
+    capital = Table("funding source", "cost of funds", "quota (CNY)", "drawn (CNY)", "loans",
+                    title="Capital by source (cheapest first)")
+    for source in day.sources:
+        capital.add_row(source.code, f"{source.annual_rate * 100:.2f}%",
+                        f"{Money(source.quota, CURRENCY).to_major():,}",
+                        f"{Money(source.drawn, CURRENCY).to_major():,}", str(source.loans))
+    console.print(capital)
     for e in [*day.examples, day.flat]:
         subsidy = f"; the merchant pays a {Money(e.merchant_fee, CURRENCY)} fee" if e.merchant_fee else ""
         console.print(f"   {e.product}: {Money(e.principal, CURRENCY)} over {e.term} {e.term_unit}(s), "

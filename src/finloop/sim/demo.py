@@ -6,7 +6,8 @@ largest remainder), settles with the channel, releases merchant funds, pays merc
 two-phase holds, reverses a mistaken entry; a trading day of routed card payments and the week after
 it (``sim.week``); the risk day (``sim.risk_day``: laundering planted and found, a fraud model and the
 starter rules judged on traffic they were not tuned on); the credit day (``sim.credit_day``: applications from
-the demo's customers and merchants decided, approved contracts signed); and then proves the books three ways: our trial
+the demo's customers and merchants decided, approved contracts signed, the loans disbursed from the cheapest funding
+source with quota left); and then proves the books three ways: our trial
 balance, our integrity check (running sums against postings), and Beancount's independent checker.
 
 It refuses to touch a database holding anything but earlier demos' data.
@@ -307,8 +308,8 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
 
         step("the risk day", the_risk_day)
 
-        # 9. The credit day: a scorecard trained and made champion, three products, the demo's customers and
-        #    merchants apply; approved contracts are signed.
+        # 9. The credit day: a scorecard trained and made champion, three products and three funding sources, the
+        #    demo's customers and merchants apply; approved contracts are signed and the loans disbursed.
         credit_days: list[CreditDay] = []
 
         def the_credit_day() -> str:
@@ -324,8 +325,11 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
                                                   progress=report))
             figures = credit_days[0]
             total = sum(s.figures["applications"] for s in figures.scenarios)
+            disbursed = sum(s.loans_disbursed for s in figures.scenarios)
+            used = sum(1 for source in figures.sources if source.drawn)
             return (f"scorecard trained on simulated platform data and made champion; {total} applications "
-                    f"decided in {len(figures.scenarios)} scenarios, approved contracts signed")
+                    f"decided in {len(figures.scenarios)} scenarios, approved contracts signed; {disbursed} loans "
+                    f"disbursed from {used} of {len(figures.sources)} funding sources, cheapest first")
 
         step("the credit day", the_credit_day)
     print_week(console, weeks[0])
