@@ -170,6 +170,22 @@ def test_cancel_releases_the_reservation_and_voids_the_contract(db: Database, te
     assert raised.value.code == "application_state_conflict"
 
 
+def test_the_expiry_job_expires_unsigned_approvals_after_the_close(db: Database, tenant: TenantHandle,
+                                                                   alice: tuple[str, str], clock) -> None:  # type: ignore[no-untyped-def]
+    from finloop.worker.runner import Runner
+
+    applicant_id, line_id = alice
+    row = submit(db, tenant.id, applicant_id)
+    clock.set((T0 + timedelta(days=15)).replace(hour=12))
+    passes = [Runner(db, only=["credit.expire_applications"]).run_pass().outcomes for _ in range(2)]
+    mine = [[o for o in outcomes if o.tenant_id == tenant.id] for outcomes in passes]
+    assert sum(o.processed for o in mine[0]) == 1 and all(o.status == "succeeded" for o in mine[0])
+    assert mine[1] == []  # every closed date ran once
+    with db.uow(read_only=True) as uow:
+        assert applications.get_application(uow, tenant.id, row.id).status == "expired"
+    assert state(db, tenant.id, line_id)["reserved"] == 0
+
+
 def test_an_unsigned_approval_expires_and_releases(db: Database, tenant: TenantHandle,
                                                    alice: tuple[str, str]) -> None:
     applicant_id, line_id = alice

@@ -182,6 +182,23 @@ def test_a_loan_still_in_flight_waits_for_the_query(db: Database, tenant: Tenant
     assert bank.calls == 1
 
 
+def test_the_job_queries_a_manual_loan_left_in_flight(db: Database, tenant: TenantHandle, setup: dict[str, Any],
+                                                      bank: SandboxBank) -> None:
+    from datetime import timedelta
+
+    from finloop.core.clock import FrozenClock
+
+    bank.queue("delay")
+    loan_id = disbursement.disburse(db, tenant.id, signed(db, tenant.id, setup["applicant_id"]), actor="test")
+    assert loan_of(db, tenant.id, loan_id).status == "disbursing"
+    with db.uow(read_only=True) as uow:
+        assert disbursement.policy_row(uow, tenant.id).automatic is False  # disbursed by hand
+    assert isinstance(db.clock, FrozenClock)
+    db.clock.advance(timedelta(hours=3))
+    assert disbursement.disburse_signed(db) == 1
+    assert loan_of(db, tenant.id, loan_id).status == "active" and bank.calls == 1
+
+
 def test_a_batch_settles_each_item_on_its_own(db: Database, tenant: TenantHandle, setup: dict[str, Any],
                                               bank: SandboxBank) -> None:
     first = signed(db, tenant.id, setup["applicant_id"], amount=200_000)

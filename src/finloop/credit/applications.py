@@ -471,7 +471,11 @@ def cancel(uow: UnitOfWork, tenant_id: str, application_id: str, *, actor: str) 
     return application
 
 
-def expire_due(uow: UnitOfWork, tenant_id: str, *, now: datetime | None = None, limit: int = 200) -> int:
+#: Applications expired per transaction by ``credit.expire_applications``.
+EXPIRY_BATCH = 200
+
+
+def expire_due(uow: UnitOfWork, tenant_id: str, *, now: datetime | None = None, limit: int = EXPIRY_BATCH) -> int:
     """Expire approved applications whose contract was not signed by ``expires_at``; how many."""
     now = now or uow.clock.now()
     due = list(uow.session.scalars(select(LoanApplication).where(

@@ -387,15 +387,16 @@ def _due(uow: UnitOfWork, limit: int) -> tuple[list[tuple[str, str]], list[tuple
                Loan.id.is_(None))
         .order_by(LoanApplication.id).limit(limit)).all()
     in_flight = uow.session.execute(
-        select(Loan.tenant_id, Loan.id).where(Loan.status == LoanStatus.DISBURSING.value,
-                                              Loan.tenant_id.in_(automatic))
+        select(Loan.tenant_id, Loan.id).where(Loan.status == LoanStatus.DISBURSING.value)
         .order_by(Loan.id).limit(limit)).all()
     return [(t, a) for t, a in signed], [(t, loan) for t, loan in in_flight]
 
 
 def disburse_signed(db: Database, *, limit: int = AUTOMATIC_BATCH) -> int:
-    """One round of automatic disbursement over the tenants that turned it on; returns the loans touched. An
-    application that cannot be disbursed (no funding, no bank account) is logged by code and tried next round."""
+    """One round of automatic disbursement over the tenants that turned it on, and of queries for the loans of
+    every tenant still in flight (however they were disbursed: an unknown outcome is never left to a person to
+    remember); returns the loans touched. An application that cannot be disbursed (no funding, no bank account)
+    is logged by code and tried next round."""
     with db.uow(read_only=True) as uow:
         signed, in_flight = _due(uow, limit)
     touched = 0

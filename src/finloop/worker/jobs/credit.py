@@ -20,13 +20,17 @@ rounding: ``funding.accrue_source``) in one transaction; each source records the
 the same date (or an earlier one) posts nothing.
 
 ``credit.disburse_signed`` runs every minute: for the tenants whose disbursement policy is automatic it disburses
-the signed applications without a loan (not buy-now-pay-later) and queries the loans still in flight. Each bank call
-sits between its own two transactions, so the job has no step of its own.
+the signed applications without a loan (not buy-now-pay-later); for every tenant it queries the loans still in
+flight. Each bank call sits between its own two transactions, so the job has no step of its own.
+
+``credit.expire_applications`` runs per tenant and business date once the day has closed: approved applications
+whose contract was not signed by their ``expires_at`` expire, their limit reservation released and the unsigned
+contract voided, ``applications.EXPIRY_BATCH`` per transaction; a rerun finds nothing left to expire.
 """
 
 from __future__ import annotations
 
-from finloop.credit import disbursement, limits, registry, scoring
+from finloop.credit import applications, disbursement, limits, registry, scoring
 from finloop.credit.domain import DEFAULT_MODEL_NAME
 from finloop.worker.registry import AfterClose, Every, job
 from finloop.worker.runner import JobContext
@@ -73,3 +77,14 @@ def accrue_funding_cost(ctx: JobContext) -> None:
 @job("credit.disburse_signed", schedule=Every(60.0), lease_seconds=300.0)
 def disburse_signed(ctx: JobContext) -> None:
     ctx.processed += disbursement.disburse_signed(ctx.db)
+
+
+@job("credit.expire_applications", schedule=AfterClose(), lease_seconds=600.0)
+def expire_applications(ctx: JobContext) -> None:
+    tenant_id, _ = ctx.tenant_day()
+    while True:
+        with ctx.step() as uow:
+            done = applications.expire_due(uow, tenant_id, limit=applications.EXPIRY_BATCH)
+            ctx.processed += done
+        if done < applications.EXPIRY_BATCH:
+            break
