@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -95,30 +94,19 @@ class ConsentRequired(Conflict):
 
 # ---------------------------------------------------------------------------------------------- blind index
 
-_keys: dict[tuple[str, str], bytes] = {}
-_keys_lock = threading.Lock()
-
-
 def _tenant_key(uow: UnitOfWork, tenant_id: str) -> bytes:
-    """HMAC(vault fingerprint key, label ‖ tenant): never rotated, so indexes stay valid; kept in memory per
-    database and tenant."""
+    """HMAC(vault fingerprint key, label ‖ tenant): never rotated, so indexes stay valid."""
     from finloop.vault import service as vault
 
-    cache_key = (str(uow.session.get_bind().engine.url), tenant_id)
-    with _keys_lock:
-        key = _keys.get(cache_key)
-    if key is None:
-        found = vault.index_key(uow, b"finloop.credit.blind-index\x00" + tenant_id.encode())
-        assert found is not None  # made on first use
-        key = found
-        with _keys_lock:
-            _keys[cache_key] = key
+    key = vault.cached_index_key(uow, b"finloop.credit.blind-index\x00" + tenant_id.encode())
+    assert key is not None  # made on first use
     return key
 
 
 def forget_keys() -> None:
-    with _keys_lock:
-        _keys.clear()
+    from finloop.vault import service as vault
+
+    vault.forget_index_keys()
 
 
 def normalize(field: PersonalField, value: Any) -> str:

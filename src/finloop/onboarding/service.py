@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -113,30 +112,19 @@ def set_policy(uow: UnitOfWork, tenant_id: str, *, changes: Mapping[str, Any], a
 
 # ---------------------------------------------------------------------------------------------- blind index
 
-_keys: dict[tuple[str, str], bytes] = {}
-_keys_lock = threading.Lock()
-
-
 def _index_key(uow: UnitOfWork, tenant_id: str) -> bytes:
-    """The tenant's blind-index key, derived from the vault's fingerprint key (never rotated, so indexes stay
-    valid) under an onboarding label; kept in memory per database and tenant."""
+    """HMAC(vault fingerprint key, label ‖ tenant): never rotated, so indexes stay valid."""
     from finloop.vault import service as vault
 
-    cache_key = (str(uow.session.get_bind().engine.url), tenant_id)
-    with _keys_lock:
-        key = _keys.get(cache_key)
-    if key is None:
-        found = vault.index_key(uow, b"finloop.onboarding.blind-index\x00" + tenant_id.encode())
-        assert found is not None
-        key = found
-        with _keys_lock:
-            _keys[cache_key] = key
+    key = vault.cached_index_key(uow, b"finloop.onboarding.blind-index\x00" + tenant_id.encode())
+    assert key is not None  # made on first use
     return key
 
 
 def forget_keys() -> None:
-    with _keys_lock:
-        _keys.clear()
+    from finloop.vault import service as vault
+
+    vault.forget_index_keys()
 
 
 def blind_index(uow: UnitOfWork, tenant_id: str, kind: str, *parts: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,42 +59,23 @@ MAX_BYPASS = 200
 
 # ---------------------------------------------------------------------------------------------- blind index
 
-_keys: dict[tuple[str, str], bytes] = {}
-_keys_lock = threading.Lock()
-
-
 #: The label the tenant's blind-index key is derived under (lists, velocity-free lookups, the network).
 BLIND_INDEX_LABEL = b"finloop.risk.blind-index\x00"
 
 
 def tenant_index_key(uow: UnitOfWork, tenant_id: str, *, create: bool = True) -> bytes | None:
-    """The tenant's blind-index key: HMAC(vault fingerprint key, label ‖ tenant). The fingerprint key is
-    made on first use (``create``; otherwise None when there is none yet, so nothing can be indexed), never
-    rotated, and only re-wrapped when the master key changes, so indexes stay valid and the derived key is
-    kept in memory per database and tenant (no query per decision). A key made in this transaction is not
-    kept: the transaction may still roll back, and a cached key that was never committed would index values
-    no later transaction can find."""
+    """The tenant's blind-index key: HMAC(vault fingerprint key, label ‖ tenant), made on first use (``create``;
+    otherwise None when there is none yet, so nothing can be indexed) and kept in memory once committed."""
     from finloop.vault import service as vault
 
-    bind = uow.session.get_bind()
-    cache_key = (str(bind.engine.url), tenant_id)
-    with _keys_lock:
-        key = _keys.get(cache_key)
-    if key is not None:
-        return key
-    label = BLIND_INDEX_LABEL + tenant_id.encode()
-    key = vault.index_key(uow, label, create=False)
-    if key is not None:
-        with _keys_lock:
-            _keys[cache_key] = key
-        return key
-    return vault.index_key(uow, label, create=True) if create else None
+    return vault.cached_index_key(uow, BLIND_INDEX_LABEL + tenant_id.encode(), create=create)
 
 
 def forget_keys() -> None:
     """Drop the in-memory blind-index keys (a test that recreates its database's vault keys calls this)."""
-    with _keys_lock:
-        _keys.clear()
+    from finloop.vault import service as vault
+
+    vault.forget_index_keys()
 
 
 def normalize(level: ListLevel, value: str) -> str:

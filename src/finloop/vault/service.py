@@ -268,6 +268,33 @@ def index_key(uow: UnitOfWork, label: bytes, *, create: bool = True) -> bytes | 
     return hmac.new(_unwrap(row), label, hashlib.sha256).digest()
 
 
+_index_keys: dict[tuple[str, bytes], bytes] = {}
+_index_keys_lock = threading.Lock()
+
+
+def cached_index_key(uow: UnitOfWork, label: bytes, *, create: bool = True) -> bytes | None:
+    """``index_key``, kept in memory per database and label (the fingerprint key never rotates, so no query per
+    look-up). A key made in this transaction is not kept: the transaction may still roll back, and a cached key
+    that was never committed would index values no later transaction can find."""
+    cache_key = (str(uow.session.get_bind().engine.url), label)
+    with _index_keys_lock:
+        key = _index_keys.get(cache_key)
+    if key is not None:
+        return key
+    key = index_key(uow, label, create=False)
+    if key is not None:
+        with _index_keys_lock:
+            _index_keys[cache_key] = key
+        return key
+    return index_key(uow, label, create=True) if create else None
+
+
+def forget_index_keys() -> None:
+    """Drop the cached index keys (a test that recreates its database's vault keys calls this)."""
+    with _index_keys_lock:
+        _index_keys.clear()
+
+
 def card_aad(tenant_id: str, card_id: str) -> bytes:
     return b"finloop.vault.card.v1\x00" + tenant_id.encode() + b"\x00" + card_id.encode()
 
