@@ -164,7 +164,8 @@ def test_builtin_housekeeping_expires_holds_purges_keys_and_drains_the_outbox(db
         "idempotency.purge": ("succeeded", 1), "payments.resolve_open": ("succeeded", 0),
         "payments.expire_disputes": ("succeeded", 0), "payouts.process": ("succeeded", 0),
         "risk.velocity_prune": ("succeeded", 0), "payments.resume_reviewed": ("succeeded", 0),
-        "onboarding.resolve_checks": ("succeeded", 0), "credit.disburse_signed": ("succeeded", 0)}
+        "onboarding.resolve_checks": ("succeeded", 0), "credit.disburse_signed": ("succeeded", 0),
+        "credit.direct_debit": ("succeeded", 0)}
     assert delivered == [{"hold": hold.id}]
     with db.uow(read_only=True) as uow:
         assert service.get_hold(uow, tenant.id, hold.id).status == HoldStatus.EXPIRED

@@ -5,7 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from finloop.clearing.endpoints import router as clearing_router
+from finloop.credit.collections.endpoints import router as credit_collections_router
 from finloop.credit.endpoints import router as credit_router
+from finloop.credit.outcomes_endpoints import router as credit_outcomes_router
+from finloop.credit.portfolio.endpoints import router as credit_portfolio_router
+from finloop.credit.repayment_channels.endpoints import router as credit_repayment_channels_router
+from finloop.credit.servicing.endpoints import router as servicing_router
 from finloop.ledger.endpoints import router as ledger_router
 from finloop.onboarding.endpoints import router as onboarding_router
 from finloop.payments.dispute_endpoints import router as disputes_router
@@ -48,3 +53,8 @@ api_router.include_router(ml_router)
 api_router.include_router(network_router)
 api_router.include_router(onboarding_router)
 api_router.include_router(credit_router)
+api_router.include_router(servicing_router)
+api_router.include_router(credit_portfolio_router)
+api_router.include_router(credit_outcomes_router)
+api_router.include_router(credit_repayment_channels_router)
+api_router.include_router(credit_collections_router)

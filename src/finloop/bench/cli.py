@@ -125,3 +125,15 @@ def credit(seconds: float = typer.Option(2.0, min=0.05, help="Measured seconds p
     from finloop.bench.credit import run
 
     typer.echo(json.dumps(run(seconds=seconds, rows=rows, applicants=applicants, seed=seed), indent=2))
+
+
+@bench_app.command("credit-eod")
+def credit_eod(loans: int = typer.Option(1_000_000, min=100, max=10_000_000, help="Open loans in the book."),
+               days: int = typer.Option(2, min=1, max=31, help="Consecutive days closed, each timed alone."),
+               sqlite: bool = typer.Option(True, "--sqlite/--no-sqlite", help="Measure on SQLite."),
+               postgres: bool = typer.Option(True, "--postgres/--no-postgres", help="Measure on PostgreSQL.")
+               ) -> None:
+    """The loan book's end of day: loans per second, beside one bare UPDATE of every account row."""
+    from finloop.bench.credit_eod import run
+
+    typer.echo(json.dumps(run(loans=loans, days=days, sqlite=sqlite, postgres=postgres), indent=2))

@@ -96,6 +96,16 @@ PREFIXES = {
     "funding_source": "fsr",
     "loan": "loan",
     "disbursement": "dsb",
+    "repayment": "rpy",
+    "schedule_change": "sch",
+    "collection_case": "col",
+    "collection_action": "cac",
+    "promise_to_pay": "ptp",
+    "reminder": "rmd",
+    "bureau_export": "bex",
+    "direct_debit": "ddb",
+    "debit_mandate": "mdt",
+    "loan_outcome": "lou",
 }
 
 

@@ -17,6 +17,11 @@ from rich.table import Table
 
 import finloop.credit as package
 from finloop.core.errors import FinloopError
+from finloop.credit.collections.cli import collections_app
+from finloop.credit.outcomes_cli import outcomes_app
+from finloop.credit.portfolio.cli import portfolio_app
+from finloop.credit.repayment_channels.cli import debits_app
+from finloop.credit.servicing.cli import servicing_app
 from finloop.db.uow import Database
 
 credit_app = typer.Typer(help=package.__doc__, no_args_is_help=True)
@@ -917,3 +922,9 @@ def loans_policy(tenant: str = typer.Option(..., help="The tenant id."),
         shown = read_disbursement_policy(row).model_dump_json()
         uow.commit()
     typer.echo(shown)
+
+credit_app.add_typer(servicing_app, name="servicing")
+credit_app.add_typer(portfolio_app, name="portfolio")
+credit_app.add_typer(outcomes_app, name="outcomes")
+credit_app.add_typer(debits_app, name="debits")
+credit_app.add_typer(collections_app, name="collections")

@@ -54,6 +54,7 @@ from finloop.credit.models import (
 )
 from finloop.credit.products import ProductKind, SubsidyPayer
 from finloop.credit.schedule import schedule_json
+from finloop.credit.servicing import service as servicing
 from finloop.db.uow import Database, UnitOfWork
 from finloop.ledger import service as ledger
 from finloop.ledger.domain import AccountType, BalanceRule, PostingSpec, TransferSpec
@@ -218,6 +219,9 @@ def _activate(uow: UnitOfWork, loan: Loan, application: LoanApplication, *, acto
     _move(uow, loan, LoanStatus.ACTIVE, actor=actor)
     loan.disbursed_at = uow.clock.now()
     limits.consume(uow, loan.tenant_id, loan.applicant_id, application.id, loan.principal_amount)
+    product = uow.session.get(LoanProduct, loan.product_id)
+    assert product is not None
+    servicing.open_account(uow, loan, product)
 
 
 def _fail(uow: UnitOfWork, loan: Loan, code: str, *, actor: str) -> None:
@@ -418,9 +422,14 @@ def disburse_signed(db: Database, *, limit: int = AUTOMATIC_BATCH) -> int:
 
 
 def outstanding_by_source(uow: UnitOfWork, tenant_id: str) -> dict[str, int]:
-    """The principal of the active loans funded by each source (repayment is the servicing issue's)."""
-    rows = uow.session.execute(select(Loan.funding_source_id, func.sum(Loan.principal_amount)).where(
-        Loan.tenant_id == tenant_id, Loan.status == LoanStatus.ACTIVE.value).group_by(Loan.funding_source_id))
+    """The principal still owed on the open loans funded by each source: funding amortises with repayment."""
+    from finloop.credit.servicing.domain import OPEN_STATES
+    from finloop.credit.servicing.models import LoanAccount
+
+    rows = uow.session.execute(
+        select(Loan.funding_source_id, func.sum(LoanAccount.principal_outstanding))
+        .join(LoanAccount, LoanAccount.loan_id == Loan.id)
+        .where(Loan.tenant_id == tenant_id, LoanAccount.state.in_(OPEN_STATES)).group_by(Loan.funding_source_id))
     return {source_id: int(total) for source_id, total in rows}
 
 

@@ -48,6 +48,7 @@ from finloop.credit.schedule import (
     TermUnit,
     schedule,
 )
+from finloop.credit.servicing.domain import DEFAULT_WRITE_OFF_DAYS
 from finloop.db.uow import UnitOfWork
 
 
@@ -107,7 +108,7 @@ FIELDS: dict[str, Any] = {
     "min_principal_amount": None, "max_principal_amount": None, "rounding": Rounding.HALF_UP.value,
     "upfront_fee_rate": "0", "upfront_fee_amount": 0, "installment_fee_rate": "0", "installment_fee_amount": 0,
     "late_fee_amount": 0, "penalty_rate": "0", "grace_days": 0, "allocation_order": list(COMPONENTS),
-    "prepayment": Prepayment.FREE.value, "prepayment_fee_rate": "0", "write_off_after_days": 180,
+    "prepayment": Prepayment.FREE.value, "prepayment_fee_rate": "0", "write_off_after_days": None,
     "write_off_below_amount": 0, "subsidy_payer": None, "merchant_fee_rate": None, "limit_group": None,
     "restores_limit": None,
 }
@@ -265,8 +266,11 @@ def check_spec(data: Mapping[str, Any]) -> dict[str, Any]:
         raise _invalid("prepayment_fee_rate applies only to prepayment \"fee\".", "invalid_rate",
                        "prepayment_fee_rate")
     out["prepayment_fee_rate"] = fee_rate
-    out["write_off_after_days"] = _int(spec["write_off_after_days"], "write_off_after_days", 1, 3650,
-                                       "invalid_write_off")
+    # Unless told: 180 days past due for a revolving line, 120 for installment loans (servicing.domain).
+    write_off = spec["write_off_after_days"]
+    if write_off is None:
+        write_off = DEFAULT_WRITE_OFF_DAYS[kind.value]
+    out["write_off_after_days"] = _int(write_off, "write_off_after_days", 1, 3650, "invalid_write_off")
     out.update(_subsidy(spec, kind, out["rate"]))
     group = spec["limit_group"] or kind.value
     if not isinstance(group, str) or not _CODE.match(group):

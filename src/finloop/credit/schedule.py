@@ -331,6 +331,84 @@ def schedule(pricing: Pricing, *, principal: int, currency_code: str, term: int,
                     periods_per_year, apr, effective, totals)
 
 
+class Shorten(StrEnum):
+    """What a partial prepayment changes: the installment (same count) or the term (same installment)."""
+
+    REDUCE_INSTALLMENT = "reduce_installment"
+    REDUCE_TERM = "reduce_term"
+
+
+def reschedule(pricing: Pricing, *, principal: int, start_on: date, due_dates: Sequence[date], fee: int,
+               shorten: Shorten, keep: int = 0) -> tuple[Installment, ...]:
+    """The installments that repay ``principal`` from ``start_on`` (a prepayment's day, inside the current
+    period) at the remaining ``due_dates``: what a partial prepayment leaves. Interest runs by the pricing's day
+    count (actual/365 when it has none, since the first period is broken) on each period's balance. With
+    ``REDUCE_INSTALLMENT`` the count stays and the installment is recalculated (annuity over the count, equal
+    parts, or flat interest from ``start_on`` to the last due date in equal parts); with ``REDUCE_TERM`` the
+    installment (annuity) or principal part (equal principal, flat) ``keep`` stays and the fewest due dates that
+    repay the principal are used. Interest-only and revolving repay the principal at the end: only
+    ``REDUCE_INSTALLMENT`` applies. ``fee`` is each installment's fee, as before."""
+    if not due_dates or due_dates[0] <= start_on:
+        raise ValueError("a reschedule needs due dates after its start")
+    dated = pricing if pricing.day_count is not None else Pricing(
+        pricing.method, pricing.rate, pricing.rate_basis, DayCount.ACTUAL_365, pricing.term_unit, pricing.rounding)
+    method, rounding = pricing.method, pricing.rounding
+    dues = list(due_dates)
+    if shorten is Shorten.REDUCE_TERM:
+        if method in (Method.INTEREST_ONLY, Method.REVOLVING) or keep <= 0:
+            raise InvalidRequest("Only an amortising loan can be shortened; reduce the installment instead.",
+                                 code="reduce_term_not_applicable", param="prepayment")
+        dues = dues[:_count_for(principal, keep, dated, start_on, dues)]
+    count = len(dues)
+    starts = [start_on, *dues[:-1]]
+    parts: list[int] | None = None
+    interests: list[int] | None = None
+    installment = 0
+    if method is Method.EQUAL_PRINCIPAL or method is Method.FLAT:
+        parts = ([min(keep, principal)] * (count - 1) + [0] if shorten is Shorten.REDUCE_TERM
+                 else _equal_parts(principal, count, rounding))
+        if shorten is Shorten.REDUCE_TERM:
+            parts[-1] = principal - sum(parts[:-1])
+        if method is Method.FLAT:
+            flat = round_minor(_period_interest(principal, dated, start_on, dues[-1]), rounding)
+            interests = _equal_parts(flat, count, rounding)
+    elif method is Method.EQUAL_INSTALLMENT:
+        installment = keep if shorten is Shorten.REDUCE_TERM else round_minor(
+            _annuity(principal, pricing.nominal_annual_rate / 12, count), rounding)
+    rows: list[Installment] = []
+    balance = principal
+    for index, (begin, due) in enumerate(zip(starts, dues, strict=True)):
+        interest = interests[index] if interests is not None else round_minor(
+            _period_interest(balance, dated, begin, due), rounding)
+        if index == count - 1:
+            part = balance
+        elif parts is not None:
+            part = parts[index]
+        elif method is Method.EQUAL_INSTALLMENT:
+            part = min(max(installment - interest, 0), balance)
+        else:
+            part = 0
+        balance -= part
+        rows.append(Installment(index + 1, due, days(begin, due, dated.day_count or DayCount.ACTUAL_365), part,
+                                interest, fee, part + interest + fee, balance))
+    return tuple(rows)
+
+
+def _count_for(principal: int, keep: int, pricing: Pricing, start_on: date, dues: Sequence[date]) -> int:
+    """The fewest of ``dues`` over which ``keep`` a period (annuity installment or principal part) repays
+    ``principal``; all of them when even that is not enough (the last installment takes the rest)."""
+    if pricing.method is Method.EQUAL_INSTALLMENT:
+        balance = Fraction(principal)
+        begin = start_on
+        for index, due in enumerate(dues):
+            balance -= keep - _period_interest(int(balance), pricing, begin, due)
+            if balance <= 0:
+                return index + 1
+            begin = due
+        return len(dues)
+    return min(len(dues), -(-principal // keep))
+
+
 # ---------------------------------------------------------------------------------------------- rates
 
 

@@ -22,7 +22,12 @@ def load_all_models() -> None:
     """Import every domain's models so ``Base.metadata`` knows all tables."""
     import finloop.audit.models
     import finloop.clearing.models
+    import finloop.credit.collections.models
     import finloop.credit.models
+    import finloop.credit.outcomes.models
+    import finloop.credit.portfolio.models
+    import finloop.credit.repayment_channels.models
+    import finloop.credit.servicing.models
     import finloop.db.models
     import finloop.ledger.models
     import finloop.onboarding.models

@@ -7,8 +7,13 @@ two-phase holds, reverses a mistaken entry; a trading day of routed card payment
 it (``sim.week``); the risk day (``sim.risk_day``: laundering planted and found, a fraud model and the
 starter rules judged on traffic they were not tuned on); the credit day (``sim.credit_day``: applications from
 the demo's customers and merchants decided, approved contracts signed, the loans disbursed from the cheapest funding
-source with quota left); and then proves the books three ways: our trial
-balance, our integrity check (running sums against postings), and Beancount's independent checker.
+source with quota left); the credit months (``sim.credit_months``: the three lending scenarios serviced day by day for
+months, borrowers paying on time, late, in part, early or never, with a round of applications each month, read back as
+the book, vintage curves, roll rates and profit and loss per scenario); and then proves the books three ways: our
+trial balance, our integrity check (running sums against postings), and Beancount's independent checker.
+
+The simulated clock starts at a fixed date (``DEMO_START``), so a run's figures repeat run to run; every date in the
+books is in the past.
 
 It refuses to touch a database holding anything but earlier demos' data.
 """
@@ -25,7 +30,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +49,7 @@ from finloop.db.uow import Database, UnitOfWork
 from finloop.ledger import reports, service
 from finloop.ledger.domain import AccountType, BalanceRule, PostingSpec, TransferSpec
 from finloop.sim.credit_day import CreditDay, print_credit_day, run_credit_day
+from finloop.sim.credit_months import CreditMonths, print_credit_months, run_credit_months
 from finloop.sim.payments_day import DayReport, run_day, trading_world
 from finloop.sim.risk_day import TRAFFIC_SEED, TRAINING_SEED, RiskDay, print_risk_day, run_risk_day
 from finloop.sim.week import WeekReport, configure, order_metadata, print_week, run_week, top_up_and_save
@@ -110,22 +116,19 @@ def ensure_demo_database(db: Database) -> None:
                           "point FINLOOP_DATABASE_URL at an empty or demo database.")
 
 
-def demo_start(now: datetime) -> datetime:
-    """09:00 in Shanghai on the Monday of last week: the simulated week ends before the real clock's now,
-    so nothing in the books is dated in the future."""
-    shanghai = zone(TIMEZONE)
-    local = now.astimezone(shanghai).date()
-    monday = local - timedelta(days=local.weekday() + 7)
-    return datetime.combine(monday, dtime(9, 0), tzinfo=shanghai).astimezone(UTC)
+#: 09:00 in Shanghai on a Monday: the week, the risk and credit days and the credit months that follow all end
+#: before the real clock's now, and the figures do not depend on the day the demo runs.
+DEMO_START = datetime.combine(date(2026, 3, 2), dtime(9, 0), tzinfo=zone(TIMEZONE)).astimezone(UTC)
 
 
 def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed: int = 7,
              payments: int = 2_000, daily_payments: int = 150, risk_training_days: int = 14,
              risk_training_customers: int = 250, risk_traffic_days: int = 4,
-             risk_traffic_customers: int = 350, credit_applications: int = 30) -> dict[str, object]:
+             risk_traffic_customers: int = 350, credit_applications: int = 30, credit_months: int = 4,
+             credit_monthly_applications: int = 12, simulated_start: datetime = DEMO_START) -> dict[str, object]:
     started = time.perf_counter()
     upgrade(settings.database_url)
-    clock = FrozenClock(demo_start(datetime.now(UTC)))
+    clock = FrozenClock(simulated_start)
     db = Database(settings.database_url, clock=clock, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     ensure_demo_database(db)
     rng = random.Random(seed)
@@ -332,11 +335,35 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
                     f"disbursed from {used} of {len(figures.sources)} funding sources, cheapest first")
 
         step("the credit day", the_credit_day)
+
+        # 10. The credit months: every day borrowers pay (or do not) and the loan book closes its day; each month a
+        #     round of applications per scenario; the book, vintages, roll rates and P&L read back at the end.
+        months: list[CreditMonths] = []
+
+        def the_credit_months() -> str:
+            with Progress(console=console, transient=True) as progress:
+                tasks: dict[str, TaskID] = {}
+
+                def report(stage: str, done: int, total: int) -> None:
+                    if stage not in tasks:
+                        tasks[stage] = progress.add_task(stage, total=total)
+                    progress.update(tasks[stage], completed=done, total=total)
+
+                months.append(run_credit_months(world, credit_days[0], seed=seed, months=credit_months,
+                                                monthly_applications=credit_monthly_applications, progress=report))
+            figures = months[0]
+            loans = sum(s.book.get("disbursed_loans", 0) for s in figures.scenarios)
+            paid = sum(s.repayments for s in figures.scenarios)
+            return (f"{figures.days} days from {figures.first_day} to {figures.last_day}: {loans} loans in "
+                    f"{len(figures.months)} monthly vintages, {paid} repayments, the loan book closed every day")
+
+        step("the credit months", the_credit_months)
     print_week(console, weeks[0])
     print_risk_day(console, risk_days[0])
     print_credit_day(console, credit_days[0])
+    print_credit_months(console, months[0])
 
-    # 10. Proof.
+    # 11. Proof.
     with db.uow(read_only=True) as uow:
         balances_table = Table("account (hot accounts' sub-accounts summed as :*)", "posted", "pending",
                                "available", title="Balances (CNY)")
@@ -368,7 +395,7 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
             "payments_ledger_ok": day[0].ledger_ok, "recon_precision": weeks[0].precision,
             "recon_recall": weeks[0].recall, "recon_injected": weeks[0].injected,
             "safeguarding": [d.safeguarding for d in weeks[0].days], **risk_days[0].as_dict(),
-            **credit_days[0].as_dict()}
+            **credit_days[0].as_dict(), **months[0].as_dict()}
 
 
 def grouped_balances(uow: UnitOfWork, tenant_id: str) -> dict[str, tuple[int, int, int]]:

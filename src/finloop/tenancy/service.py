@@ -80,6 +80,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "onboarding.review": frozenset({Role.ADMIN, Role.RISK_ANALYST}),
     "credit.configure": frozenset({Role.ADMIN, Role.RISK_ANALYST}),
     "credit.score": frozenset({Role.ADMIN, Role.RISK_ANALYST, Role.SUPPORT}),
+    "credit.service": frozenset({Role.ADMIN, Role.FINANCE, Role.SUPPORT}),
+    "credit.collect": frozenset({Role.ADMIN, Role.RISK_ANALYST, Role.SUPPORT}),
+    "credit.write_off": frozenset({Role.ADMIN, Role.FINANCE}),
 }
 
 API_KEY_PREFIX = "fl_sk_"

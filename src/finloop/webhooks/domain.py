@@ -51,6 +51,11 @@ EVENT_TYPES: tuple[str, ...] = (
     "payout.returned",
     "safeguarding.shortfall",
     "risk.model_drift",
+    "credit.repayment.applied",
+    "credit.repayment.reminder",
+    "credit.loan.paid_off",
+    "credit.loan.overdue",
+    "credit.loan.written_off",
 )
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret

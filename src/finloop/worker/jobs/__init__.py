@@ -4,6 +4,9 @@ from finloop.worker.jobs import (
     aml,
     clearing,
     credit,
+    credit_collections,
+    credit_debits,
+    credit_outcomes,
     ledger,
     onboarding,
     payments,
@@ -17,5 +20,6 @@ from finloop.worker.jobs import (
     webhooks,
 )
 
-__all__ = ["aml", "clearing", "credit", "ledger", "onboarding", "payments", "payouts", "platform",
-           "reconciliation", "risk", "settlement", "splits", "wealth", "webhooks"]
+__all__ = ["aml", "clearing", "credit", "credit_collections", "credit_debits", "credit_outcomes", "ledger",
+           "onboarding", "payments", "payouts", "platform", "reconciliation", "risk", "settlement", "splits", "wealth",
+           "webhooks"]

@@ -26,12 +26,17 @@ flight. Each bank call sits between its own two transactions, so the job has no 
 ``credit.expire_applications`` runs per tenant and business date once the day has closed: approved applications
 whose contract was not signed by their ``expires_at`` expire, their limit reservation released and the unsigned
 contract voided, ``applications.EXPIRY_BATCH`` per transaction; a rerun finds nothing left to expire.
+
+``credit.end_of_day`` runs per tenant and business date once the day has closed: the loan book's end of day
+(``servicing.eod``) for every calendar day since the last one completed through the business date (a Monday closes
+the weekend too), one chunk of loans per step; a run that stopped resumes with the loans not yet processed.
 """
 
 from __future__ import annotations
 
 from finloop.credit import applications, disbursement, limits, registry, scoring
 from finloop.credit.domain import DEFAULT_MODEL_NAME
+from finloop.credit.servicing import eod
 from finloop.worker.registry import AfterClose, Every, job
 from finloop.worker.runner import JobContext
 
@@ -88,3 +93,12 @@ def expire_applications(ctx: JobContext) -> None:
             ctx.processed += done
         if done < applications.EXPIRY_BATCH:
             break
+
+
+@job("credit.end_of_day", schedule=AfterClose(), lease_seconds=900.0)
+def end_of_day(ctx: JobContext) -> None:
+    tenant_id, business_date = ctx.tenant_day()
+    with ctx.step() as uow:
+        days = eod.days_to_run(uow, tenant_id, business_date)
+    for day in days:
+        ctx.processed += eod.run_day(ctx.step, tenant_id, day).loans
