@@ -10,14 +10,18 @@ import pytest
 from sqlalchemy import func, select
 
 from finloop.core.errors import Conflict, InvalidRequest, NotFound
-from finloop.credit import limits
+from finloop.credit import disbursement, limits
 from finloop.credit.servicing import eod
 from finloop.credit.servicing import service as servicing
 from finloop.credit.servicing.models import LoanInstallment, Repayment
 from finloop.db.uow import Database
+from finloop.payments import service as payments
 from finloop.payouts.bank_sandbox import SandboxBank
 from tests.conftest import TenantHandle
 from tests.credit.servicing.conftest import account, at, close_days, make_loan
+from tests.credit.test_disbursement import borrower, signed
+from tests.credit.test_funding import balance, source
+from tests.credit.test_limits import product
 
 
 def repay(db: Database, tenant_id: str, loan_id: str, day: date, amount: int, reference: str,
@@ -188,3 +192,29 @@ def test_another_tenant_sees_no_account(db: Database, tenant: TenantHandle, othe
                                         loan: str) -> None:
     with db.uow(read_only=True) as uow, pytest.raises(NotFound):
         servicing.get_account(uow, other_tenant.id, loan)
+
+
+def test_the_platform_books_the_interest_it_pays_on_an_interest_free_loan(
+        db: Database, tenant: TenantHandle, bank: SandboxBank) -> None:
+    product(db, tenant.id, "bnpl_3", subsidy_payer="platform", merchant_fee_rate=None)
+    source(db, tenant.id, "bank_a", "0.06", 50_000_000)
+    applicant_id, _ = borrower(db, tenant.id)
+    with db.uow() as uow:
+        merchant = payments.create_merchant(uow, tenant.id, reference="phones", name="Phone shop").id
+        uow.commit()
+    loan = disbursement.disburse(db, tenant.id, signed(db, tenant.id, applicant_id, "bnpl_3", 300_000, 3),
+                                 merchant_id=merchant, actor="test")
+    # 3,000.00 at 12% in three equal principal parts: 30.00 + 20.00 + 10.00 of interest the customer does not pay.
+    assert sum(r.interest_due for r in installments(db, tenant.id, loan)) == 0
+    assert balance(db, tenant.id, "expenses:credit:bnpl:subsidies") == 6_000
+    assert balance(db, tenant.id, "income:credit:bnpl:subsidy") == 6_000
+
+
+def test_money_for_a_loan_the_catch_up_writes_off_is_a_recovery(db: Database, tenant: TenantHandle,
+                                                                  loan: str) -> None:
+    # No end of day ran since March: bringing the loan up to November reaches 180 days past due first.
+    row = repay(db, tenant.id, loan, date(2026, 11, 26), 5_000, "late-cash")
+    assert (row.kind, row.allocation) == ("recovery", {"recovery": 5_000, "advance": 0})
+    gone = account(db, tenant.id, loan)
+    assert (gone.state, gone.dpd, gone.recovered_amount) == ("written_off", 180, 5_000)
+    balanced(db, tenant.id)

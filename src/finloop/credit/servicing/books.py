@@ -2,10 +2,11 @@
 
 Receivables (assets): ``assets:loans:<group>:principal`` (the disbursement's), ``...:interest``, ``...:fees``,
 ``...:penalty``; the allowance against them ``assets:loans:<group>:allowance`` (a contra-asset, credit balance).
-Income: ``income:credit:<group>:interest|fees|penalty|recoveries``. Expense: ``expenses:credit:<group>:provisions``
-(charges to the allowance) and ``expenses:credit:<group>:losses`` (what a write-off takes beyond the allowance).
-Money received and not yet owed: ``liabilities:credit:advances``. Money received by hand or by bank transfer for
-loans: ``assets:bank:credit_collections``.
+Income: ``income:credit:<group>:interest|fees|penalty|recoveries|subsidy``. Expenses:
+``expenses:credit:<group>:provisions`` (charges to the allowance), ``expenses:credit:<group>:losses`` (what a
+write-off takes beyond the allowance) and ``expenses:credit:<group>:subsidies`` (interest of interest-free loans the
+platform pays, at disbursement). Money received and not yet owed: ``liabilities:credit:advances``. Money received by
+hand or by bank transfer for loans: ``assets:bank:credit_collections``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Income(StrEnum):
     FEES = "fees"
     PENALTY = "penalty"
     RECOVERIES = "recoveries"
+    #: The interest of an interest-free loan that the platform pays (against ``expenses:credit:<group>:subsidies``).
+    SUBSIDY = "subsidy"
 
 
 ADVANCES_CODE = "liabilities:credit:advances"
@@ -49,6 +52,10 @@ def income_code(group: str, kind: Income | str) -> str:
 
 def provisions_code(group: str) -> str:
     return f"expenses:credit:{group}:provisions"
+
+
+def subsidies_code(group: str) -> str:
+    return f"expenses:credit:{group}:subsidies"
 
 
 def losses_code(group: str) -> str:

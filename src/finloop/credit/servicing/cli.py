@@ -36,7 +36,10 @@ def end_of_day(tenant: str = typer.Option(..., help="The tenant id."),
                                                      "(YYYY-MM-DD)."),
                chunk: int = typer.Option(20_000, min=1, max=1_000_000, help="Loans per transaction.")) -> None:
     """Run the loan book's end of day (accrual, billing, days past due, penalties, write-off, allowance)."""
+    from sqlalchemy import func, select
+
     from finloop.credit.servicing import eod
+    from finloop.credit.servicing.domain import OPEN_STATES
     from finloop.credit.servicing.models import LoanAccount
 
     try:
@@ -45,12 +48,12 @@ def end_of_day(tenant: str = typer.Option(..., help="The tenant id."),
         raise typer.BadParameter("a date YYYY-MM-DD", param_hint="--through") from None
     db = _database()
     step = eod.committing(db)
+    try:
+        with step() as uow:
+            days = eod.plan(uow, tenant, last)
+    except FinloopError as error:
+        raise _fail(error) from None
     with step() as uow:
-        days = eod.days_to_run(uow, tenant, last)
-        from sqlalchemy import func, select
-
-        from finloop.credit.servicing.domain import OPEN_STATES
-
         open_loans = uow.session.scalar(select(func.count()).select_from(LoanAccount).where(
             LoanAccount.tenant_id == tenant, LoanAccount.state.in_(OPEN_STATES))) or 0
     table = Table("date", "loans", "chunks", "accrued", "billed", "penalised", "late fees", "written off", "status")

@@ -479,17 +479,24 @@ def days_to_run(uow: UnitOfWork, tenant_id: str, through: date) -> list[date]:
 MAX_DAYS = 366
 
 
-def run_through(step: Step, tenant_id: str, through: date, *, chunk: int = CHUNK,
-                progress: Callable[[int], None] | None = None) -> list[EndOfDayRun]:
-    """Close every calendar day not yet closed through ``through``, which must be over (before today)."""
-    with step() as uow:
-        if through >= servicing.servicing_date(uow, tenant_id):
-            raise InvalidRequest("A day is closed once it is over: give a date before today.", code="day_not_over",
-                                 param="through")
-        days = days_to_run(uow, tenant_id, through)
+def plan(uow: UnitOfWork, tenant_id: str, through: date) -> list[date]:
+    """The days a person asks to close through ``through``: it must be over (before today), and at most
+    ``MAX_DAYS`` of them at a time."""
+    if through >= servicing.servicing_date(uow, tenant_id):
+        raise InvalidRequest("A day is closed once it is over: give a date before today.", code="day_not_over",
+                             param="through")
+    days = days_to_run(uow, tenant_id, through)
     if len(days) > MAX_DAYS:
         raise InvalidRequest(f"{len(days)} days are open; close at most {MAX_DAYS} at a time.",
                              code="too_many_days", param="through")
+    return days
+
+
+def run_through(step: Step, tenant_id: str, through: date, *, chunk: int = CHUNK,
+                progress: Callable[[int], None] | None = None) -> list[EndOfDayRun]:
+    """Close every calendar day not yet closed through ``through`` (see ``plan``)."""
+    with step() as uow:
+        days = plan(uow, tenant_id, through)
     return [run_day(step, tenant_id, day, chunk=chunk, progress=progress) for day in days]
 
 

@@ -34,7 +34,7 @@ from finloop.core.errors import Conflict, InvalidRequest, NotFound
 from finloop.core.money import Rounding, round_minor
 from finloop.credit import funding, limits, products
 from finloop.credit.models import CreditScore, Loan, LoanApplication, LoanProduct
-from finloop.credit.products import Prepayment
+from finloop.credit.products import Prepayment, SubsidyPayer
 from finloop.credit.schedule import Shorten, minor_from_text, reschedule
 from finloop.credit.servicing import books
 from finloop.credit.servicing.books import Income, Receivable
@@ -161,7 +161,24 @@ def open_account(uow: UnitOfWork, loan: Loan, product: LoanProduct) -> LoanAccou
     uow.session.add_all(rows)
     uow.session.add(account)
     uow.session.flush()
+    _book_platform_subsidy(uow, loan, product, start, int(schedule["term"]))
     return account
+
+
+def _book_platform_subsidy(uow: UnitOfWork, loan: Loan, product: LoanProduct, start: date, term: int) -> None:
+    """An interest-free buy-now-pay-later loan whose interest the platform pays: the interest the product's rate
+    would have charged is booked at disbursement as subsidised interest income against the platform's subsidy
+    expense (marketing), so the product's margin shows what the subsidy costs."""
+    if product.subsidy_payer != SubsidyPayer.PLATFORM.value:
+        return
+    subsidy = products.quote(product, principal=loan.principal_amount, term=term, start_on=start).subsidy
+    if subsidy is None or subsidy.amount == 0:
+        return
+    tenant_id, group, code = loan.tenant_id, product.limit_group, loan.currency
+    ledger.post_transfer(uow, tenant_id, TransferSpec.simple(
+        f"credit:subsidy:{loan.id}", books.account(uow, tenant_id, books.subsidies_code(group), code),
+        books.income(uow, tenant_id, group, Income.SUBSIDY, code), subsidy.amount, code,
+        description=f"Interest of loan {loan.id} paid by the platform", metadata={"loan_id": loan.id}))
 
 
 # ---------------------------------------------------------------------------------------------- repayment
@@ -409,6 +426,9 @@ def repay(uow: UnitOfWork, tenant_id: str, loan_id: str, *, amount: Any, referen
     from finloop.credit.servicing import eod
 
     eod.catch_up(uow, account, day_number(today) - 1)
+    if account.state == AccountState.WRITTEN_OFF.value:  # the days caught up reached the write-off threshold
+        return recover(uow, tenant_id, loan_id, amount=amount, reference=reference, funds_account_id=funds_account_id,
+                       actor=actor)
     funds = funds_account_id or books.account(uow, tenant_id, books.COLLECTIONS_CODE, account.currency)
     applied = _pay_billed(uow, account, product, amount, today)
     left = amount - applied.penalty - applied.fees - applied.interest - applied.principal
@@ -585,6 +605,8 @@ def write_off_loan(uow: UnitOfWork, tenant_id: str, loan_id: str, *, reason: Any
     today = servicing_date(uow, tenant_id)
     if account.state in OPEN_STATES:
         eod.catch_up(uow, account, day_number(today) - 1)
+        if account.state == AccountState.WRITTEN_OFF.value:
+            return account  # the days caught up reached the product's threshold first
     write_off(uow, account, today, reason=reason.strip(), actor=actor)
     return account
 
