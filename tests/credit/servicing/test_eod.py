@@ -136,3 +136,20 @@ def test_the_job_closes_every_calendar_day_through_the_business_date(
     with db.uow(read_only=True) as uow:
         assert uow.session.scalar(select(func.count()).select_from(EndOfDayRun)) == 8
     assert account(db, tenant.id, loan).period_accrued == 15_000 * 8 // 31
+
+
+def test_the_worker_closes_the_book_after_each_business_date(db: Database, tenant: TenantHandle, loan: str) -> None:
+    from finloop.worker.runner import Runner
+
+    # Monday 9 March, noon: the business dates up to Friday 6 March have closed; the job of Friday closes Friday
+    # only, and Monday's (once it closes) the weekend too.
+    at(db.clock, date(2026, 3, 9), 12)  # type: ignore[arg-type]
+    passes = [Runner(db, only=["credit.end_of_day"]).run_pass().outcomes for _ in range(2)]
+    mine = [[o for o in outcomes if o.tenant_id == tenant.id] for outcomes in passes]
+    assert all(o.status == "succeeded" for o in mine[0]) and mine[1] == []
+    assert sum(o.processed for o in mine[0]) == 5  # 2 to 6 March, one loan each day
+    assert account(db, tenant.id, loan).processed_day == eod.day_number(date(2026, 3, 6))
+    at(db.clock, date(2026, 3, 10), 12)  # type: ignore[arg-type]
+    later = [o for o in Runner(db, only=["credit.end_of_day"]).run_pass().outcomes if o.tenant_id == tenant.id]
+    assert [o.processed for o in later] == [3]  # Saturday, Sunday and Monday
+    assert account(db, tenant.id, loan).period_accrued == 15_000 * 8 // 31
