@@ -8,9 +8,9 @@ After the risk day, on the demo tenant and its simulated clock:
    installments, the interest paid by the electronics store's 3% service fee; a revolving merchant credit line
    with daily interest; a cash loan of 7 to 30 days at 0.05% a day.
 3. Each scenario's applicants are recorded (sealed personal data), consent to a bureau pull, are pulled from the
-   sandbox bureau, scored by the champion and granted a line: customers of the demo (topped up with simulated
-   shoppers when the demo has fewer than the scenario needs), and the demo's merchants, whose limit comes from
-   their trading history in this database.
+   sandbox bureau (``DemoBureau``: the same report for the same person run after run), scored by the champion and
+   granted a line: customers of the demo (topped up with simulated shoppers when the demo has fewer than the
+   scenario needs), and the demo's merchants, whose limit comes from their trading history in this database.
 4. The applications go through the full automatic review (``credit.applications.submit``); the contract of each
    approved one is signed with the digest of the document issued, and the loan is disbursed at once
    (``credit.disbursement.disburse``): buy-now-pay-later to the electronics store, the others to the borrower's bank
@@ -25,10 +25,12 @@ source from the stored loans and funding sources. Nothing printed is hard-coded.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -53,6 +55,7 @@ from finloop.credit import (
     scoring,
 )
 from finloop.credit import service as credit
+from finloop.credit.bureau.base import BureauRequest, BureauResult
 from finloop.credit.bureau.sandbox import SandboxBureau
 from finloop.credit.domain import LoanStatus, ModelStatus
 from finloop.credit.features import ORDER_PURPOSE
@@ -177,6 +180,9 @@ class CreditDay:
     flat: ProductExample
     #: Cheapest first.
     sources: list[SourceFigures] = field(default_factory=list)
+    #: The electronics store and each scenario's parties (id, declared revenue): the credit months lend on from them.
+    store_id: str = ""
+    parties: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"credit_model_id": self.model_id, "credit_model_auc": self.model_auc,
@@ -302,8 +308,10 @@ def _sign(world: TradingWorld, application: LoanApplication, scenario: Scenario,
 # ---------------------------------------------------------------------------------------------- the day
 
 
-def _run_scenario(world: TradingWorld, scenario: Scenario, parties: list[tuple[str, int]], store_id: str,
-                  rng: random.Random, progress: Progress) -> ScenarioFigures:
+def run_scenario(world: TradingWorld, scenario: Scenario, parties: list[tuple[str, int]], store_id: str,
+                 rng: random.Random, progress: Progress) -> ScenarioFigures:
+    """One round of a scenario's lending from now on the simulated clock (seven seconds per application), inside
+    ``lending``: each party applies once; the figures are those of the round's window."""
     applicant_ids = _applicants(world, scenario, parties, rng, progress)
     since = world.clock.now()
     for done, applicant_id in enumerate(applicant_ids, 1):
@@ -383,37 +391,57 @@ def _examples(world: TradingWorld) -> tuple[list[ProductExample], ProductExample
                                flat.effective_annual_rate)
 
 
+class DemoBureau(SandboxBureau):
+    """The sandbox bureau answering by the national id the demo made up rather than by its blind index: the index is
+    keyed by a key each database draws, so the same applicant would get another report (and score, and limit) in
+    every new database; this way the demo's figures repeat run to run."""
+
+    def pull(self, request: BureauRequest) -> BureauResult:
+        stable = hashlib.sha256(f"{self.seed}\x00{request.national_id}".encode()).hexdigest()
+        result = super().pull(dataclasses.replace(request, subject_index=stable))
+        # The reference the bureau hands back names the request as it came, not the made-up subject.
+        return dataclasses.replace(result, provider_reference=f"sbx_{request.subject_index[:24]}_"
+                                                              f"{request.reference[-8:]}")
+
+
+@contextmanager
+def lending(world: TradingWorld, *, seed: int) -> Iterator[None]:
+    """The sandbox bureau and the payout bank that refuses a share of payouts, for as long as loans are made."""
+    bureau.use(DemoBureau(seed=seed, sleep=lambda seconds: None))
+    payout_bank = SandboxBank(world.clock, seed=seed, behaviour=BankBehaviour(
+        failure_share=DISBURSEMENT_FAILURE_SHARE), name="demo-disbursement-bank")
+    try:
+        with payout_flows.use_bank(payout_bank):
+            yield
+    finally:
+        bureau.use(None)
+
+
 def run_credit_day(world: TradingWorld, *, seed: int = 7, applications_per_scenario: int = 30,
                    progress: Progress = _quiet) -> CreditDay:
     """Train, configure, originate the three scenarios on the demo tenant; the figures read back from storage."""
     rng = random.Random(seed)
-    bureau.use(SandboxBureau(seed=seed, sleep=lambda seconds: None))
-    payout_bank = SandboxBank(world.clock, seed=seed, behaviour=BankBehaviour(
-        failure_share=DISBURSEMENT_FAILURE_SHARE), name="demo-disbursement-bank")
-    with payout_flows.use_bank(payout_bank):
+    with lending(world, seed=seed):
         return _originate(world, seed, applications_per_scenario, rng, progress)
 
 
 def _originate(world: TradingWorld, seed: int, applications_per_scenario: int, rng: random.Random,
                progress: Progress) -> CreditDay:
-    try:
-        progress("credit: training the scorecard", 0, 1)
-        model_id, auc = _train_champion(world, seed=seed)
-        progress("credit: training the scorecard", 1, 1)
-        store_id = _configure(world)
-        shoppers = _customers(world, applications_per_scenario, "demo-credit-customer")
-        merchants = _merchants(world, store_id)
-        parties = {"bnpl_electronics": [(c, 0) for c in shoppers], "merchant_revolving": merchants,
-                   # The cash app's users: the same customers in another order, so some borrow twice.
-                   "cash_app": [(c, 0) for c in rng.sample(shoppers, len(shoppers))]}
-        scenarios = []
-        for scenario in SCENARIOS:
-            world.clock.set(world.clock.now() + timedelta(hours=1))
-            scenarios.append(_run_scenario(world, scenario, parties[scenario.key], store_id, rng, progress))
-        examples, flat = _examples(world)
-    finally:
-        bureau.use(None)
-    return CreditDay(model_id, auc, scenarios, examples, flat, _capital_by_source(world))
+    progress("credit: training the scorecard", 0, 1)
+    model_id, auc = _train_champion(world, seed=seed)
+    progress("credit: training the scorecard", 1, 1)
+    store_id = _configure(world)
+    shoppers = _customers(world, applications_per_scenario, "demo-credit-customer")
+    merchants = _merchants(world, store_id)
+    parties = {"bnpl_electronics": [(c, 0) for c in shoppers], "merchant_revolving": merchants,
+               # The cash app's users: the same customers in another order, so some borrow twice.
+               "cash_app": [(c, 0) for c in rng.sample(shoppers, len(shoppers))]}
+    scenarios = []
+    for scenario in SCENARIOS:
+        world.clock.set(world.clock.now() + timedelta(hours=1))
+        scenarios.append(run_scenario(world, scenario, parties[scenario.key], store_id, rng, progress))
+    examples, flat = _examples(world)
+    return CreditDay(model_id, auc, scenarios, examples, flat, _capital_by_source(world), store_id, parties)
 
 
 # ---------------------------------------------------------------------------------------------- printing
