@@ -127,7 +127,7 @@ def test_bnpl_is_booked_to_the_merchant_net_of_the_merchant_fee(
     # 3% of 3,000.00 is 90.00: the merchant is owed 2,910.00, the platform earns 90.00.
     assert (loan.status, loan.target, loan.merchant_fee_amount) == ("active", "merchant", 9_000)
     assert balance(db, tenant.id, f"liabilities:merchant:{merchant}:available") == 291_000
-    assert balance(db, tenant.id, disbursement.FEE_INCOME_CODE) == 9_000
+    assert balance(db, tenant.id, "income:credit:bnpl:fees") == 9_000
     assert balance(db, tenant.id, "assets:loans:bnpl:principal") == 300_000
     assert balance(db, tenant.id, funding.FUNDING_CASH_CODE) == 300_000  # cash held until the merchant is paid
     assert bank.calls == 0

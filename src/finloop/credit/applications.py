@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from finloop.audit import service as audit
 from finloop.core.errors import InvalidRequest, NotFound
@@ -35,6 +35,7 @@ from finloop.credit import service as credit
 from finloop.credit.domain import (
     ApplicationPurpose,
     ApplicationStatus,
+    LoanStatus,
     PartyKind,
     Rating,
     applicant_reason,
@@ -47,9 +48,12 @@ from finloop.credit.models import (
     BureauReport,
     CreditLine,
     CreditScore,
+    Loan,
     LoanApplication,
     LoanProduct,
 )
+from finloop.credit.servicing.domain import OPEN_STATES as SERVICING_OPEN_STATES
+from finloop.credit.servicing.models import LoanAccount
 from finloop.db.uow import UnitOfWork
 
 OBJECT_TYPE = "loan_application"
@@ -201,8 +205,9 @@ class MultiBorrowing:
     bureau_open_loans: int | None
     #: Applications of the same person (any applicant with the same national id) in the window, this excluded.
     own_applications: int
-    #: The person's open applications (in review, approved, signed) and their other applicants' lines with drawn
-    #: loans (a line's reservations are those applications, already counted).
+    #: The person's open applications (in review, approved, signed with a loan not failed, repaid or written off)
+    #: and their other applicants' lines with drawn loans (a line's reservations are those applications, already
+    #: counted).
     own_open: int
     #: Other applicants sharing the national id (blind index match).
     duplicate_applicants: int
@@ -223,9 +228,17 @@ def multi_borrowing(uow: UnitOfWork, tenant_id: str, applicant: Applicant, polic
     recent = uow.session.scalar(select(func.count()).select_from(LoanApplication).where(
         LoanApplication.tenant_id == tenant_id, LoanApplication.national_id_index == applicant.national_id_index,
         LoanApplication.submitted_at >= now - timedelta(days=policy.own_window_days))) or 0
-    open_applications = uow.session.scalar(select(func.count()).select_from(LoanApplication).where(
-        LoanApplication.tenant_id == tenant_id, LoanApplication.national_id_index == applicant.national_id_index,
-        LoanApplication.status.in_(OPEN_STATUSES))) or 0
+    # A signed application whose loan failed, was repaid or was written off is no borrowing today.
+    open_applications = uow.session.scalar(
+        select(func.count()).select_from(LoanApplication)
+        .outerjoin(Loan, Loan.application_id == LoanApplication.id)
+        .outerjoin(LoanAccount, LoanAccount.loan_id == Loan.id)
+        .where(LoanApplication.tenant_id == tenant_id,
+               LoanApplication.national_id_index == applicant.national_id_index,
+               LoanApplication.status.in_(OPEN_STATUSES),
+               or_(Loan.id.is_(None), and_(Loan.status != LoanStatus.FAILED.value,
+                                           or_(LoanAccount.loan_id.is_(None),
+                                               LoanAccount.state.in_(SERVICING_OPEN_STATES)))))) or 0
     other_lines = 0
     if others:
         other_lines = uow.session.scalar(select(func.count()).select_from(CreditLine).where(

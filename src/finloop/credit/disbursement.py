@@ -11,7 +11,7 @@ Invariants owned here:
   (debit ``assets:bank:credit_funding``, credit ``liabilities:funding:<source>`` or, from the own reserve,
   ``assets:bank:reserve``) and the disbursement (debit ``assets:loans:<limit group>:principal``, credit
   ``assets:bank:credit_funding`` for a bank payout, or the merchant's ``available`` balance for the principal net
-  of the fee and ``income:fees`` for the merchant's fee);
+  of the fee and ``income:credit:<limit group>:fees`` for the merchant's fee, the loan's fee income);
 - a bank payout whose outcome is unknown (timeout, retryable refusal) is queried, never sent again blindly; a
   loan whose answer is still unknown stays ``disbursing`` until ``query_disbursement`` learns it;
 - with the tenant's policy ``automatic`` on, ``disburse_signed`` (the ``credit.disburse_signed`` job) disburses every
@@ -54,6 +54,7 @@ from finloop.credit.models import (
 )
 from finloop.credit.products import ProductKind, SubsidyPayer
 from finloop.credit.schedule import schedule_json
+from finloop.credit.servicing import books as servicing_books
 from finloop.credit.servicing import service as servicing
 from finloop.db.uow import Database, UnitOfWork
 from finloop.ledger import service as ledger
@@ -67,7 +68,6 @@ log = structlog.get_logger("finloop.credit")
 
 OBJECT_TYPE = "loan"
 MAX_BATCH = 100
-FEE_INCOME_CODE = "income:fees"
 
 
 def loan_principal_code(limit_group: str) -> str:
@@ -207,7 +207,7 @@ def _book(uow: UnitOfWork, loan: Loan, source: FundingSource, limit_group: str) 
         postings = [PostingSpec(receivable, amount, code), PostingSpec(merchant, -(amount - loan.merchant_fee_amount),
                                                                        code)]
         if loan.merchant_fee_amount:
-            income = ensure_account(uow, tenant_id, AccountSpec(FEE_INCOME_CODE, AccountType.INCOME), code)
+            income = servicing_books.income(uow, tenant_id, limit_group, servicing_books.Income.FEES, code)
             postings.append(PostingSpec(income, -loan.merchant_fee_amount, code))
         paid = TransferSpec(f"credit:loan_disbursement:{loan.id}", tuple(postings),
                             f"Disbursement of loan {loan.id} to merchant", None, {"loan_id": loan.id})

@@ -12,8 +12,7 @@ credit day's month and the given number of whole months after it:
 2. On the origination day of each month after the credit day's: a round of applications per scenario through the
    credit day's own origination (``credit_day.run_scenario``): new shoppers and a few returning borrowers for
    buy-now-pay-later and the cash app; for the revolving line, the demo's merchants whose line has room, each asking
-   for at most what the line has left. Each month is a vintage. Before the first round the tenant's review counts
-   more signed contracts before it reviews or declines a person (``OWN_OPEN_POLICY``: why there).
+   for at most what the line has left. Each month is a vintage.
 3. 23:30 local, after the cut-off: the loan book's end of day (``eod.run_through``: accrual, billing, days past due,
    penalties, late fees, write-off, allowance, the month-end snapshot on a month's last day) and the day's cost of
    funds (interest and the cost of funds both run on calendar days, so the cost accrues every day too).
@@ -46,9 +45,9 @@ from sqlalchemy import func, select
 
 from finloop.core.calendar import zone
 from finloop.core.money import Money, Rounding, round_minor
-from finloop.credit import applications, disbursement, limits, products
+from finloop.credit import disbursement, limits, products
 from finloop.credit import service as credit
-from finloop.credit.models import Loan, LoanApplication, LoanProduct
+from finloop.credit.models import LoanApplication, LoanProduct
 from finloop.credit.portfolio import service as portfolio
 from finloop.credit.portfolio.domain import ROLL_COLUMNS
 from finloop.credit.servicing import eod
@@ -71,10 +70,6 @@ ORIGINATION_DAY = 5
 RETURNING_SHARE = 4
 #: A loan is "bad" in the vintage curves once this many days past due.
 VINTAGE_THRESHOLD_DPD = 30
-#: The automatic review counts every signed contract of a person as an open loan, even one repaid long ago, so a
-#: regular borrower (a merchant drawing on its line every month) reaches the default thresholds within a few months;
-#: the demo's platform counts higher before it reviews or declines.
-OWN_OPEN_POLICY = {"own_open_review": 5, "own_open_decline": 9}
 PARTIAL_ROUNDING = Rounding.DOWN
 
 
@@ -125,9 +120,6 @@ class ScenarioBook:
     #: ``roll_rates``' rows for the demo's currency (empty with fewer than two month ends).
     rolls: list[dict[str, Any]]
     pnl: dict[str, Any]
-    #: The merchant's fee on buy-now-pay-later loans, taken at disbursement (booked to ``income:fees``, which the
-    #: portfolio P&L does not read).
-    merchant_fees: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         book = self.book
@@ -144,7 +136,7 @@ class ScenarioBook:
             "vintage": {c["origination_month"]: {p["months_on_book"]: p["rate"] for p in c["points"]}
                         for c in self.vintage},
             "roll_rates": {r["bucket"]: {"loans": r["loans"], **r["counts"]} for r in self.rolls},
-            "pnl": self.pnl, "merchant_fees": self.merchant_fees}
+            "pnl": self.pnl}
 
 
 @dataclass
@@ -354,9 +346,6 @@ def run_credit_months(world: TradingWorld, day: CreditDay, *, seed: int = 7, mon
     figures read back from storage. ``behaviours`` replaces the borrowers' habits of some scenarios."""
     if months < 1:
         raise ValueError("months is at least 1")
-    with world.db.uow() as uow:
-        applications.set_policy(uow, world.tenant_id, OWN_OPEN_POLICY, actor=ACTOR)
-        uow.commit()
     with world.db.uow(read_only=True) as uow:
         timezone = get_calendar(uow, world.tenant_id).timezone
         codes = {s.product: s for s in SCENARIOS}
@@ -415,13 +404,10 @@ def read_back(world: TradingWorld, first: date, last: date, months: list[str]) -
                                                 product_code=scenario.product, currency_code=CURRENCY)["matrices"]
                 rolls = _currency_block(matrices).get("rows", [])
             lines = _currency_block(portfolio.pnl(uow, tenant_id, product_code=scenario.product, limit=0)["portfolio"])
-            fees = uow.session.scalar(select(func.coalesce(func.sum(Loan.merchant_fee_amount), 0)).join(
-                LoanAccount, LoanAccount.loan_id == Loan.id).where(
-                Loan.tenant_id == tenant_id, Loan.currency == CURRENCY, LoanAccount.product_id.in_(product_ids)))
             books.append(ScenarioBook(
                 scenario.key, scenario.title, scenario.product, sum(stored.values()), stored.get(True, 0),
                 int(repaid or 0), _currency_block(summary["currencies"]), summary["applications"], curves, rolls,
-                lines, int(fees or 0)))
+                lines))
         whole = portfolio.pnl(uow, tenant_id, limit=0)
         problems = eod.check_subledger(uow, tenant_id)
     return CreditMonths(first, last, months, books, _currency_block(whole["portfolio"]),
@@ -518,7 +504,3 @@ def _print_pnl(console: Console, months: CreditMonths, labels: list[str]) -> Non
     console.print(f"   the whole book's P&L equals the general ledger line by line: {reconciled}; a scenario's cost "
                   f"of funds is its loans' share (what no loan could take: "
                   f"{_major(months.pnl.get('unallocated_cost_of_funds'))})")
-    for s, label in zip(months.scenarios, labels, strict=True):
-        if s.merchant_fees:
-            console.print(f"   {label}: the merchant's fees taken at disbursement, {_major(s.merchant_fees)}, are "
-                          f"booked to income:fees, outside the loan P&L")

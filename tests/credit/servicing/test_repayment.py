@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from finloop.core.errors import Conflict, InvalidRequest, NotFound
-from finloop.credit import disbursement, limits
+from finloop.credit import applications, disbursement, limits
+from finloop.credit import service as credit
 from finloop.credit.servicing import eod
 from finloop.credit.servicing import service as servicing
 from finloop.credit.servicing.models import LoanInstallment, Repayment
@@ -218,3 +219,18 @@ def test_money_for_a_loan_the_catch_up_writes_off_is_a_recovery(db: Database, te
     gone = account(db, tenant.id, loan)
     assert (gone.state, gone.dpd, gone.recovered_amount) == ("written_off", 180, 5_000)
     balanced(db, tenant.id)
+
+
+def test_a_repaid_loan_is_no_longer_open_borrowing(db: Database, tenant: TenantHandle, loan: str) -> None:
+    def own_open() -> int:
+        with db.uow(read_only=True) as uow:
+            applicant = credit.get_applicant(uow, tenant.id, account(db, tenant.id, loan).applicant_id)
+            policy = applications.get_policy(uow, tenant.id)
+            return applications.multi_borrowing(uow, tenant.id, applicant, policy, db.clock.now()).own_open
+
+    assert own_open() == 1
+    at(db.clock, date(2026, 3, 10))  # type: ignore[arg-type]
+    with db.uow(read_only=True) as uow:
+        total = servicing.payoff_quote(uow, tenant.id, loan).total
+    repay(db, tenant.id, loan, date(2026, 3, 10), total, "payoff", prepayment="payoff")
+    assert own_open() == 0
