@@ -15,7 +15,7 @@ Multi-step orchestration with channel calls between transactions lives in ``flow
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -543,6 +543,16 @@ def _attempt_target(outcome: Outcome) -> AttemptStatus | None:
     }.get(outcome)
 
 
+#: What other domains do when a payment reaches a final state, in the transaction that records it (credit applies
+#: a loan's repayment). A reaction returns at once for payments that are not its own: it is on every payment's path.
+SETTLED_REACTIONS: list[Callable[[UnitOfWork, Payment], object]] = []
+
+
+def _settled(uow: UnitOfWork, payment: Payment) -> None:
+    for reaction in SETTLED_REACTIONS:
+        reaction(uow, payment)
+
+
 def fail_payment(uow: UnitOfWork, payment: Payment, code: str, message: str | None) -> None:
     _move(uow, payment, PaymentStatus.FAILED)
     payment.failure_code = code[:100]
@@ -550,6 +560,7 @@ def fail_payment(uow: UnitOfWork, payment: Payment, code: str, message: str | No
     payment.next_action = None
     webhooks.publish_event(uow, payment.tenant_id, type="payment.failed", data=payment_event_data(payment),
                             merchant_id=payment.merchant_id)
+    _settled(uow, payment)
 
 
 def _succeed(uow: UnitOfWork, payment: Payment, attempt: Attempt, captured: int, channel_fee: int | None) -> None:
@@ -567,6 +578,7 @@ def _succeed(uow: UnitOfWork, payment: Payment, attempt: Attempt, captured: int,
                                                              channel=attempt.channel, amount=captured, fee=fee)
     webhooks.publish_event(uow, payment.tenant_id, type="payment.succeeded", data=payment_event_data(payment),
                             merchant_id=payment.merchant_id)
+    _settled(uow, payment)
 
 
 def _take_late_success(uow: UnitOfWork, payment: Payment, attempt: Attempt, result: QueryResult) -> None:
@@ -623,6 +635,7 @@ def cancel_payment(uow: UnitOfWork, payment: Payment, *, reason: str = "requeste
         _move_attempt(uow, attempt, AttemptStatus.ABANDONED)
     webhooks.publish_event(uow, payment.tenant_id, type="payment.canceled", data=payment_event_data(payment),
                             merchant_id=payment.merchant_id)
+    _settled(uow, payment)
     return attempt
 
 

@@ -1,5 +1,5 @@
 """Active repayment through payments: the borrower's payment credits their wallet on capture and is applied to the
-loan once (source "payment", the payment id as reference), in the confirming transaction or by the poller; a failed
+loan once (source "payment", the payment id as reference), in the transaction that records its success; a failed
 payment applies nothing; a loan that refuses the money leaves it in the wallet."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_a_confirmed_repayment_payment_is_applied_once_in_the_confirming_transac
     assert [r.id for r in repayments(db, borrower)] == [repayment_id]
 
 
-def test_a_payment_confirmed_through_the_payments_api_is_applied_by_the_poller(
+def test_a_payment_confirmed_through_the_payments_api_is_applied_in_that_transaction(
         db: Database, borrower: Borrower) -> None:
     with db.uow() as uow:
         created, payment = service.create_repayment_payment(uow, borrower.tenant_id, borrower.loan_id,
@@ -55,13 +55,10 @@ def test_a_payment_confirmed_through_the_payments_api_is_applied_by_the_poller(
         uow.commit()
     assert created.status == "pending" and payment.purpose == "wallet_top_up" and payment.merchant_id is None
     payment_flows.confirm_payment(db, borrower.tenant_id, payment_id, method="card", card_id=card(db, borrower))
-    assert link(db, borrower, payment_id)[0] == "pending"
-    assert wallet_balance(db, borrower) == 12_345  # the borrower's money, held for them until applied
-
-    assert flows.settle_final(db) == 1
+    # Payments' own success reaction applied it: captured into the wallet and swept to the loan at once.
     assert link(db, borrower, payment_id)[0] == "applied"
     assert wallet_balance(db, borrower) == 0
-    assert flows.settle_final(db) == 0
+    assert flows.settle_final(db) == 0  # nothing left for the poller
     assert [(r.amount, r.reference) for r in repayments(db, borrower)] == [(12_345, payment_id)]
 
 
@@ -80,13 +77,13 @@ def test_money_the_loan_refuses_stays_in_the_borrowers_wallet(db: Database, borr
                                                       actor="test")
         payment_id = payment.id
         uow.commit()
-    payment_flows.confirm_payment(db, borrower.tenant_id, payment_id, method="card", card_id=card(db, borrower))
     at(db.clock, first_due_on(db, borrower) - timedelta(days=10))  # type: ignore[arg-type]
-    with db.uow() as uow:  # paid off by bank transfer before the payment is applied
+    with db.uow() as uow:  # paid off by bank transfer before the payment succeeds
         owed = servicing.owed(servicing.get_account(uow, borrower.tenant_id, borrower.loan_id))
         servicing.repay(uow, borrower.tenant_id, borrower.loan_id, amount=owed * 2, reference="wire-1",
                         prepayment="payoff", actor="test")
         uow.commit()
+    payment_flows.confirm_payment(db, borrower.tenant_id, payment_id, method="card", card_id=card(db, borrower))
 
     flows.settle_final(db)
     assert link(db, borrower, payment_id) == ("unapplied", None, "loan_closed")

@@ -555,3 +555,9 @@ def links_of(uow: UnitOfWork, payment_ids: Sequence[str]) -> dict[str, Repayment
         return {}
     return {row.payment_id: row for row in uow.session.scalars(
         select(RepaymentPayment).where(RepaymentPayment.payment_id.in_(list(payment_ids))))}
+
+
+# A loan's repayment is applied in the transaction that records its payment's final state, however the payment got
+# there (our confirmation, the payments API, a channel's notification, a query); the job's poll is the safety net.
+if settle_payment not in payments.SETTLED_REACTIONS:
+    payments.SETTLED_REACTIONS.append(settle_payment)
