@@ -234,3 +234,19 @@ def test_a_repaid_loan_is_no_longer_open_borrowing(db: Database, tenant: TenantH
         total = servicing.payoff_quote(uow, tenant.id, loan).total
     repay(db, tenant.id, loan, date(2026, 3, 10), total, "payoff", prepayment="payoff")
     assert own_open() == 0
+
+
+def test_a_small_balance_left_is_forgiven_and_the_loan_closes_paid_off(
+        db: Database, tenant: TenantHandle, bank: SandboxBank) -> None:
+    loan = make_loan(db, tenant.id, write_off_below_amount=500)
+    close_days(db, tenant.id, date(2026, 3, 2), date(2026, 3, 19))
+    at(db.clock, date(2026, 3, 20))  # type: ignore[arg-type]
+    with db.uow(read_only=True) as uow:
+        total = servicing.payoff_quote(uow, tenant.id, loan).total
+    row = repay(db, tenant.id, loan, date(2026, 3, 20), total - 300, "almost", prepayment="reduce_installment")
+    closed = account(db, tenant.id, loan)
+    # 3.00 short of the payoff: 2.97 of principal stays unpaid (and the 1% fee it would have carried is not charged);
+    # below the product's 5.00, it is forgiven.
+    assert (closed.state, closed.written_off_amount, row.details["waived"]) == ("paid_off", 297, 297)
+    assert closed.principal_outstanding == 0 and closed.provision_amount == 0
+    balanced(db, tenant.id)

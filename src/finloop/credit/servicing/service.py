@@ -443,6 +443,9 @@ def repay(uow: UnitOfWork, tenant_id: str, loan_id: str, *, amount: Any, referen
     if applied.principal:
         _principal_returned(uow, account, product, applied.principal, f"{loan_id}:{reference}")
     refresh_status(account, uow, today)
+    if account.state in OPEN_STATES and 0 < owed(account) <= product.write_off_below_amount:
+        waived = write_off(uow, account, today, reason="small_balance", actor=actor, closes_as=AccountState.PAID_OFF)
+        applied.details = (applied.details or {}) | {"waived": waived}
     if account.state == AccountState.PAID_OFF.value and account.advance_amount:
         applied.details = (applied.details or {}) | {"overpaid": account.advance_amount}
     kind = "regular" if mode is None else ("payoff" if account.state == AccountState.PAID_OFF.value
@@ -542,9 +545,11 @@ def payoff_quote(uow: UnitOfWork, tenant_id: str, loan_id: str) -> PayoffQuote:
 # ---------------------------------------------------------------------------------------------- write-off
 
 
-def write_off(uow: UnitOfWork, account: LoanAccount, today: date, *, reason: str, actor: str) -> int:
+def write_off(uow: UnitOfWork, account: LoanAccount, today: date, *, reason: str, actor: str,
+              closes_as: AccountState = AccountState.WRITTEN_OFF) -> int:
     """Take every receivable of an open loan off the books: against its allowance first, to credit losses for the
-    rest. Returns the amount written off."""
+    rest. Returns the amount written off. A small balance left after the last repayment (the product's
+    ``write_off_below_amount``) is forgiven the same way, the loan closing as paid off."""
     if account.state not in OPEN_STATES:
         raise Conflict(f"The loan is {account.state}; only an open loan can be written off.", code="loan_closed",
                        param="loan_id")
@@ -555,16 +560,16 @@ def write_off(uow: UnitOfWork, account: LoanAccount, today: date, *, reason: str
     total = sum(parts.values())
     from_allowance = min(account.provision_amount, total)
     postings: list[PostingSpec] = []
-    if from_allowance:
-        postings.append(PostingSpec(books.account(uow, tenant_id, books.allowance_code(group), code), from_allowance,
-                                    code))
+    # The whole allowance of the loan is released: what covers the loss, and what it held beyond the loss back to
+    # the provisions expense.
+    if account.provision_amount:
+        postings.append(PostingSpec(books.account(uow, tenant_id, books.allowance_code(group), code),
+                                    account.provision_amount, code))
     if total - from_allowance:
         postings.append(PostingSpec(books.account(uow, tenant_id, books.losses_code(group), code),
                                     total - from_allowance, code))
-    # What the allowance held beyond the loss goes back to the provisions expense.
     surplus = account.provision_amount - from_allowance
     if surplus:
-        postings.append(PostingSpec(books.account(uow, tenant_id, books.allowance_code(group), code), surplus, code))
         postings.append(PostingSpec(books.account(uow, tenant_id, books.provisions_code(group), code), -surplus,
                                     code))
     for component, amount in parts.items():
@@ -583,13 +588,15 @@ def write_off(uow: UnitOfWork, account: LoanAccount, today: date, *, reason: str
     account.principal_outstanding = account.principal_billed = account.interest_billed = 0
     account.period_accrued = account.period_interest = account.fees_billed = account.penalty_outstanding = 0
     account.period_number = 0
-    account.state, account.closed_on = AccountState.WRITTEN_OFF.value, today
+    account.state, account.closed_on = closes_as.value, today
     account.version += 1
     account.updated_at = uow.clock.now()
     uow.session.flush()
     audit.record(uow, tenant_id, actor=actor, action="credit.loan.written_off", object_type=OBJECT_TYPE,
                  object_id=account.loan_id, after={"amount": total, "reason": reason, "days_past_due": account.dpd,
-                                                   "from_allowance": from_allowance})
+                                                   "from_allowance": from_allowance, "state": closes_as.value})
+    if closes_as is not AccountState.WRITTEN_OFF:
+        return total
     webhooks.publish_event(uow, tenant_id, type="credit.loan.written_off", data={
         "loan_id": account.loan_id, "amount": total, "currency": code, "days_past_due": account.dpd,
         "reason": reason})
