@@ -660,10 +660,7 @@ def recover(uow: UnitOfWork, tenant_id: str, loan_id: str, *, amount: Any, refer
 
 
 def due_on(uow: UnitOfWork, tenant_id: str, day: date) -> Sequence[LoanInstallment]:
-    """Installments falling due on ``day`` and not paid yet (reminders, direct debits)."""
+    """Installments falling due on ``day`` and not paid yet (what borrowers are asked to pay that day)."""
     return list(uow.session.scalars(select(LoanInstallment).where(
         LoanInstallment.tenant_id == tenant_id, LoanInstallment.due_on == day,
         LoanInstallment.status.in_(("scheduled", "billed"))).order_by(LoanInstallment.loan_id)))
-
-
-
