@@ -527,3 +527,17 @@ def test_every_v1_route_needs_credentials(client, db, tenant, books):
             assert response.status_code == 401, (authorization, method, path, response.text)
             assert response.json()["error"]["type"] == "authentication_error"
     assert snapshot(db) == before
+
+
+@pytest.mark.parametrize(("loc", "param"), [
+    (("body", "amount"), "amount"),
+    (("body", "items", 0, "amount"), "items[0].amount"),
+    (("query", "limit"), "limit"),
+    (("body", "body"), "body"),  # a field called "body" is still named
+    (("body", "path", "query"), "path.query"),
+    (("body",), None),
+])
+def test_the_param_of_an_error_names_the_field_whatever_it_is_called(loc: tuple[Any, ...], param: str | None) -> None:
+    from finloop.api.errors import _param
+
+    assert _param(loc) == param

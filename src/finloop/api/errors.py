@@ -93,7 +93,10 @@ _CODE_BY_PYDANTIC_TYPE = {
 
 
 def _param(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # Only the first element says where the value was; a field may itself be called "body" or "path".
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]
+    parts = [str(p) for p in loc]
     text = ""
     for part in parts:
         text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
