@@ -11,7 +11,9 @@ Invariants owned here:
   (debit ``assets:bank:credit_funding``, credit ``liabilities:funding:<source>`` or, from the own reserve,
   ``assets:bank:reserve``) and the disbursement (debit ``assets:loans:<limit group>:principal``, credit
   ``assets:bank:credit_funding`` for a bank payout, or the merchant's ``available`` balance for the principal net
-  of the fee and ``income:credit:<limit group>:fees`` for the merchant's fee, the loan's fee income);
+  of the fee and ``income:credit:<limit group>:fees`` for the merchant's fee, the loan's fee income; when the
+  platform pays the interest instead, a third entry books it as subsidised interest income against the platform's
+  subsidy expense);
 - a bank payout whose outcome is unknown (timeout, retryable refusal) is queried, never sent again blindly; a
   loan whose answer is still unknown stays ``disbursing`` until ``query_disbursement`` learns it;
 - with the tenant's policy ``automatic`` on, ``disburse_signed`` (the ``credit.disburse_signed`` job) disburses every
@@ -151,9 +153,12 @@ def record(uow: UnitOfWork, tenant_id: str, application_id: str, *, merchant_id:
     quote = products.quote(product, principal=application.principal_amount, term=application.term,
                            start_on=contract.start_on)
     principal, currency_code = application.principal_amount, application.currency
-    fee = 0
-    if merchant is not None and quote.subsidy is not None and quote.subsidy.payer is SubsidyPayer.MERCHANT:
-        fee = quote.subsidy.amount
+    fee = platform_subsidy = 0
+    if merchant is not None and quote.subsidy is not None:
+        if quote.subsidy.payer is SubsidyPayer.MERCHANT:
+            fee = quote.subsidy.amount
+        else:
+            platform_subsidy = quote.subsidy.amount
     choice = funding.choose(uow, tenant_id, currency_code, principal)
     source = choice.source
     funding.draw(source, principal)
@@ -171,7 +176,7 @@ def record(uow: UnitOfWork, tenant_id: str, application_id: str, *, merchant_id:
     audit.record(uow, tenant_id, actor=actor, action="credit.loan.created", object_type=OBJECT_TYPE,
                  object_id=loan.id, after={"application_id": application.id, "principal_amount": principal,
                                            "funding_source_id": source.id, "target": loan.target})
-    loan.entry_ids = _book(uow, loan, source, product.limit_group)
+    loan.entry_ids = _book(uow, loan, source, product.limit_group, platform_subsidy)
     attempt = Disbursement(id=uow.ids.new("disbursement"), tenant_id=tenant_id, loan_id=loan.id, amount=principal,
                            currency=currency_code, status="sending", bank_reference=None, error_code=None,
                            queried=False, created_at=now, completed_at=None)
@@ -189,7 +194,7 @@ def record(uow: UnitOfWork, tenant_id: str, application_id: str, *, merchant_id:
                                            description=f"Loan {loan.id}"))
 
 
-def _book(uow: UnitOfWork, loan: Loan, source: FundingSource, limit_group: str) -> list[str]:
+def _book(uow: UnitOfWork, loan: Loan, source: FundingSource, limit_group: str, platform_subsidy: int) -> list[str]:
     tenant_id, code, amount = loan.tenant_id, loan.currency, loan.principal_amount
     cash = funding.funding_cash_account(uow, tenant_id, code)
     funded = TransferSpec.simple(f"credit:loan_funding:{loan.id}", cash, funding.source_account(uow, source),
@@ -211,7 +216,17 @@ def _book(uow: UnitOfWork, loan: Loan, source: FundingSource, limit_group: str) 
             postings.append(PostingSpec(income, -loan.merchant_fee_amount, code))
         paid = TransferSpec(f"credit:loan_disbursement:{loan.id}", tuple(postings),
                             f"Disbursement of loan {loan.id} to merchant", None, {"loan_id": loan.id})
-    posted = ledger.post_transfers(uow, tenant_id, [funded, paid])
+    specs = [funded, paid]
+    if platform_subsidy:
+        # The interest of an interest-free loan the platform pays: subsidised interest income against the platform's
+        # subsidy expense (marketing), so the product's margin shows what the subsidy costs.
+        specs.append(TransferSpec.simple(
+            f"credit:subsidy:{loan.id}",
+            servicing_books.account(uow, tenant_id, servicing_books.subsidies_code(limit_group), code),
+            servicing_books.income(uow, tenant_id, limit_group, servicing_books.Income.SUBSIDY, code),
+            platform_subsidy, code, description=f"Interest of loan {loan.id} paid by the platform",
+            metadata={"loan_id": loan.id}))
+    posted = ledger.post_transfers(uow, tenant_id, specs)
     return [entry.id for entry in posted]
 
 

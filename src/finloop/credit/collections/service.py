@@ -58,6 +58,7 @@ from finloop.credit.collections.models import (
     PromiseToPay,
     Reminder,
 )
+from finloop.credit.servicing import service as servicing
 from finloop.credit.servicing.domain import OPEN_STATES, AccountState
 from finloop.credit.servicing.models import LoanAccount, LoanInstallment, Repayment
 from finloop.db.uow import Database, UnitOfWork
@@ -74,13 +75,6 @@ SEND_BATCH = 100
 #: Failures of a connector's transport: the attempt is recorded as failed, the run goes on.
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (OSError, ExternalServiceError)
 OPEN_INSTALLMENTS = ("scheduled", "billed")
-
-
-def servicing_date(uow: UnitOfWork, tenant_id: str) -> date:
-    """Today as servicing counts it (the tenant's calendar date of now): what "today" means for a promise."""
-    from finloop.credit.servicing import service as servicing
-
-    return servicing.servicing_date(uow, tenant_id)
 
 
 # ---------------------------------------------------------------------------------------------- strategy
@@ -252,7 +246,7 @@ def escalate(uow: UnitOfWork, tenant_id: str, case_id: str, *, reason: Any = "ma
     """Escalate an open case to the manual queue by hand (409 when it already is there)."""
     text = _text(reason, param="reason", code="invalid_reason", max_length=MAX_REASON)
     case = _open_case(uow, tenant_id, case_id)
-    if not _escalate(uow, case, reason=text, trigger="manual", business_date=servicing_date(uow, tenant_id),
+    if not _escalate(uow, case, reason=text, trigger="manual", business_date=servicing.servicing_date(uow, tenant_id),
                      actor=actor):
         raise Conflict("The case is already in the manual queue.", code="case_already_escalated", param="case_id")
     return case
@@ -273,7 +267,7 @@ def add_note(uow: UnitOfWork, tenant_id: str, case_id: str, *, body: Any, author
 def promise(uow: UnitOfWork, tenant_id: str, case_id: str, *, amount: Any, promised_on: Any,
             actor: str) -> PromiseToPay:
     """Record the borrower's promise to pay ``amount`` by ``promised_on`` on an open case; audited."""
-    today = servicing_date(uow, tenant_id)
+    today = servicing.servicing_date(uow, tenant_id)
     checked_amount, checked_on = check_promise(amount, promised_on, today)
     case = _open_case(uow, tenant_id, case_id)
     if pending_promise(uow, case.id) is not None:
@@ -293,11 +287,6 @@ def promise(uow: UnitOfWork, tenant_id: str, case_id: str, *, amount: Any, promi
 
 
 # ---------------------------------------------------------------------------------------------- the day's run
-
-
-def _overdue(account: LoanAccount) -> int:
-    return (account.principal_billed + account.interest_billed + account.fees_billed
-            + account.penalty_outstanding)
 
 
 def _close(uow: UnitOfWork, case: CollectionCase, status: CaseStatus, business_date: date, actor: str) -> None:
@@ -339,7 +328,7 @@ def sync_cases(uow: UnitOfWork, tenant_id: str, business_date: date, *, actor: s
                 id=uow.ids.new("collection_case"), tenant_id=tenant_id, loan_id=account.loan_id,
                 applicant_id=account.applicant_id, currency=account.currency, status=CaseStatus.OPEN.value,
                 queue=Queue.AUTOMATIC.value, bucket=account.bucket, dpd=account.dpd, max_dpd=account.dpd,
-                actioned_dpd=0, overdue_amount=_overdue(account), assignee_id=None, assigned_at=None,
+                actioned_dpd=0, overdue_amount=servicing.billed(account), assignee_id=None, assigned_at=None,
                 escalated_on=None, escalation_reason=None, opened_on=business_date, closed_on=None,
                 created_at=now, updated_at=now)
             uow.session.add(case)
@@ -348,7 +337,7 @@ def sync_cases(uow: UnitOfWork, tenant_id: str, business_date: date, *, actor: s
                          object_type=OBJECT_TYPE, object_id=case.id, after=case_snapshot(case))
             result.opened += 1
             continue
-        case.dpd, case.bucket, case.overdue_amount = account.dpd, account.bucket, _overdue(account)
+        case.dpd, case.bucket, case.overdue_amount = account.dpd, account.bucket, servicing.billed(account)
         case.max_dpd = max(case.max_dpd, account.dpd)
         # A partial payment that clears the oldest installment lowers the count: act again from the new one.
         case.actioned_dpd = min(case.actioned_dpd, account.dpd)

@@ -459,7 +459,7 @@ def _ledger_lines(uow: UnitOfWork, tenant_id: str, *, start: datetime | None = N
                 parts[3] in ("interest", "fees", "penalty", "recoveries"):
             line = {"interest": "interest_income", "fees": "fee_income", "penalty": "penalty_income",
                     "recoveries": "recoveries"}[parts[3]]
-        elif len(parts) == 4 and parts[0] in EXPENSE_ROOTS and parts[1] == "credit" and \
+        elif len(parts) == 4 and parts[0] == "expenses" and parts[1] == "credit" and \
                 parts[3] in ("provisions", "losses"):
             line = "provision" if parts[3] == "provisions" else "credit_loss"
         if line is not None and totals.balance:
@@ -467,8 +467,6 @@ def _ledger_lines(uow: UnitOfWork, tenant_id: str, *, start: datetime | None = N
     return out
 
 
-#: The ledger's expense root is ``expenses``; ``expense`` is accepted too, as the servicing issue spells it.
-EXPENSE_ROOTS = ("expenses", "expense")
 RECONCILED_LINES = ("interest_income", "fee_income", "penalty_income", "recoveries", "credit_cost", "cost_of_funds")
 
 

@@ -55,6 +55,7 @@ from finloop.credit.repayment_channels.domain import (
     next_retry_at,
 )
 from finloop.credit.repayment_channels.models import DebitMandate, DirectDebit, DirectDebitPolicy, RepaymentPayment
+from finloop.credit.servicing import service as servicing
 from finloop.credit.servicing.domain import OPEN_STATES, day_number
 from finloop.credit.servicing.models import LoanAccount, LoanInstallment
 from finloop.db.uow import UnitOfWork
@@ -88,8 +89,6 @@ def borrower_customer(uow: UnitOfWork, tenant_id: str, applicant_id: str) -> str
 
 
 def _open_account(uow: UnitOfWork, tenant_id: str, loan_id: str) -> LoanAccount:
-    from finloop.credit.servicing import service as servicing
-
     loan = disbursement.get_loan(uow, tenant_id, loan_id)
     if loan.status != LoanStatus.ACTIVE.value:
         raise Conflict(f"The loan is {loan.status}; only an active loan is repaid.", code="loan_not_active",
@@ -113,8 +112,6 @@ def create_repayment_payment(uow: UnitOfWork, tenant_id: str, loan_id: str, *, a
                              actor: str) -> tuple[RepaymentPayment, Payment]:
     """The payment the borrower completes through the payments API (``/v1/payments/{id}/confirm``, the hosted
     page), for ``amount`` or what is due now. Nothing moves until it succeeds."""
-    from finloop.credit.servicing import service as servicing
-
     account = _open_account(uow, tenant_id, loan_id)
     customer_id = borrower_customer(uow, tenant_id, account.applicant_id)
     if amount is None:
@@ -211,8 +208,6 @@ def settle_payment(uow: UnitOfWork, payment: Payment) -> RepaymentPayment | None
 
 
 def _apply(uow: UnitOfWork, link: RepaymentPayment, payment: Payment) -> None:
-    from finloop.credit.servicing import service as servicing
-
     amount = payment.captured_amount or payment.amount
     try:
         with uow.session.begin_nested():
@@ -384,23 +379,15 @@ def set_policy(uow: UnitOfWork, tenant_id: str, data: dict[str, Any], *, actor: 
 # ---------------------------------------------------------------------------------------------- direct debits
 
 
-def today_for(uow: UnitOfWork, tenant_id: str) -> date:
-    """The tenant's calendar date now: due dates are calendar dates (servicing's ``servicing_date``)."""
-    from finloop.credit.servicing import service as servicing
-
-    return servicing.servicing_date(uow, tenant_id)
-
-
 def due_now(uow: UnitOfWork, account: LoanAccount, today: date) -> int:
     """What a debit on ``today`` collects: everything billed and unpaid, plus installments due by today that the
     end of day has not billed yet (their money waits as an advance until it does), less the advance held."""
-    billed = account.principal_billed + account.interest_billed + account.fees_billed + account.penalty_outstanding
     unbilled = uow.session.scalar(select(func.coalesce(func.sum(
         LoanInstallment.principal_due - LoanInstallment.principal_paid + LoanInstallment.interest_due
         - LoanInstallment.interest_paid + LoanInstallment.fees_due - LoanInstallment.fees_paid), 0)).where(
         LoanInstallment.loan_id == account.loan_id, LoanInstallment.status == "scheduled",
         LoanInstallment.due_day <= day_number(today)))
-    return max(0, billed + int(unbilled or 0) - account.advance_amount)
+    return max(0, servicing.billed(account) + int(unbilled or 0) - account.advance_amount)
 
 
 def latest_due_on(uow: UnitOfWork, loan_id: str, today: date) -> date | None:
@@ -455,7 +442,7 @@ def plan_debit(uow: UnitOfWork, tenant_id: str, loan_id: str) -> Planned | None:
     mandate = mandate_for(uow, tenant_id, account.applicant_id, loan_id)
     if mandate is None:
         return None
-    today = today_for(uow, tenant_id)
+    today = servicing.servicing_date(uow, tenant_id)
     due_on = latest_due_on(uow, loan_id, today)
     if due_on is None:
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy import select
 
 from finloop.api.deps import CurrentReader, CurrentWriter
 from finloop.api.pagination import Cursor, Limit, Page, page
@@ -119,8 +120,6 @@ def create_recovery(loan_id: Id, body: RecoveryCreate, writer: CurrentWriter):  
 @router.get("/credit/end-of-day", response_model=list[EndOfDayRunRead],
             summary="The loan book's end-of-day runs, latest first")
 def list_runs(reader: CurrentReader, limit: Limit = 50) -> list[EndOfDayRunRead]:
-    from sqlalchemy import select
-
     return reader.run(lambda uow: [read_run(row) for row in uow.session.scalars(
         select(EndOfDayRun).where(EndOfDayRun.tenant_id == reader.tenant_id)
         .order_by(EndOfDayRun.business_date.desc()).limit(limit))])

@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy import Integer as SqlInteger
 from sqlalchemy.engine import CursorResult
 
+from finloop.audit import service as audit
 from finloop.core.errors import InvalidRequest, InvariantViolation
 from finloop.credit import limits
 from finloop.credit.domain import LoanStatus
@@ -122,8 +123,6 @@ def set_provision_policy(uow: UnitOfWork, tenant_id: str, data: dict[str, Any], 
     else:
         row.policy, row.updated_by, row.updated_at = policy.to_json(), actor[:60], now
     uow.session.flush()
-    from finloop.audit import service as audit
-
     audit.record(uow, tenant_id, actor=actor, action="credit.provision_policy.updated",
                  object_type="credit_provision_policy", object_id=tenant_id, after=policy.to_json())
     return policy

@@ -13,7 +13,7 @@ from finloop.api.types import Amount
 from finloop.credit.servicing.domain import ProvisionPolicy as Policy
 from finloop.credit.servicing.domain import day_of
 from finloop.credit.servicing.models import EndOfDayRun, LoanAccount, LoanInstallment, Repayment
-from finloop.credit.servicing.service import PayoffQuote
+from finloop.credit.servicing.service import PayoffQuote, billed
 
 
 class PrepaymentOption(StrEnum):
@@ -100,14 +100,13 @@ class LoanAccountRead(BaseModel):
 
 
 def read_account(row: LoanAccount) -> LoanAccountRead:
-    billed = row.principal_billed + row.interest_billed + row.fees_billed + row.penalty_outstanding
     return LoanAccountRead(
         loan_id=row.loan_id, applicant_id=row.applicant_id, product_id=row.product_id, kind=row.kind,
         limit_group=row.limit_group, currency=row.currency, state=row.state, disbursed_on=row.disbursed_on,
         principal_amount=row.principal_amount, principal_outstanding=row.principal_outstanding,
         principal_billed=row.principal_billed, interest_billed=row.interest_billed,
         interest_accrued=row.period_accrued, fees_billed=row.fees_billed, penalty_outstanding=row.penalty_outstanding,
-        advance_amount=row.advance_amount, amount_due=max(0, billed - row.advance_amount),
+        advance_amount=row.advance_amount, amount_due=max(0, billed(row) - row.advance_amount),
         next_due_on=day_of(row.period_due_day) if row.period_number else None,
         next_installment=row.period_number or None, days_past_due=row.dpd, bucket=row.bucket,
         max_days_past_due=row.max_dpd, provision_amount=row.provision_amount,

@@ -34,7 +34,7 @@ from finloop.core.errors import Conflict, InvalidRequest, NotFound
 from finloop.core.money import Rounding, round_minor
 from finloop.credit import funding, limits, products
 from finloop.credit.models import CreditScore, Loan, LoanApplication, LoanProduct
-from finloop.credit.products import Prepayment, SubsidyPayer
+from finloop.credit.products import Prepayment
 from finloop.credit.schedule import Shorten, minor_from_text, reschedule
 from finloop.credit.servicing import books
 from finloop.credit.servicing.books import Income, Receivable
@@ -109,11 +109,15 @@ def owed(account: LoanAccount) -> int:
             + account.penalty_outstanding)
 
 
+def billed(account: LoanAccount) -> int:
+    """What has fallen due and is unpaid, penalty included."""
+    return account.principal_billed + account.interest_billed + account.fees_billed + account.penalty_outstanding
+
+
 def amount_due(uow: UnitOfWork, tenant_id: str, loan_id: str) -> int:
     """What is billed and unpaid now, less the advance held: what a reminder or a debit asks for."""
     account = get_account(uow, tenant_id, loan_id)
-    billed = account.principal_billed + account.interest_billed + account.fees_billed + account.penalty_outstanding
-    return max(0, billed - account.advance_amount)
+    return max(0, billed(account) - account.advance_amount)
 
 
 # ---------------------------------------------------------------------------------------------- opening
@@ -162,24 +166,7 @@ def open_account(uow: UnitOfWork, loan: Loan, product: LoanProduct) -> LoanAccou
     uow.session.add_all(rows)
     uow.session.add(account)
     uow.session.flush()
-    _book_platform_subsidy(uow, loan, product, start, int(schedule["term"]))
     return account
-
-
-def _book_platform_subsidy(uow: UnitOfWork, loan: Loan, product: LoanProduct, start: date, term: int) -> None:
-    """An interest-free buy-now-pay-later loan whose interest the platform pays: the interest the product's rate
-    would have charged is booked at disbursement as subsidised interest income against the platform's subsidy
-    expense (marketing), so the product's margin shows what the subsidy costs."""
-    if product.subsidy_payer != SubsidyPayer.PLATFORM.value:
-        return
-    subsidy = products.quote(product, principal=loan.principal_amount, term=term, start_on=start).subsidy
-    if subsidy is None or subsidy.amount == 0:
-        return
-    tenant_id, group, code = loan.tenant_id, product.limit_group, loan.currency
-    ledger.post_transfer(uow, tenant_id, TransferSpec.simple(
-        f"credit:subsidy:{loan.id}", books.account(uow, tenant_id, books.subsidies_code(group), code),
-        books.income(uow, tenant_id, group, Income.SUBSIDY, code), subsidy.amount, code,
-        description=f"Interest of loan {loan.id} paid by the platform", metadata={"loan_id": loan.id}))
 
 
 # ---------------------------------------------------------------------------------------------- repayment
@@ -486,8 +473,7 @@ def apply_advance(uow: UnitOfWork, account: LoanAccount, today: date) -> Repayme
     """Use the advance held for a loan on what just fell due (the end of day, after billing)."""
     product = uow.session.get(LoanProduct, account.product_id)
     assert product is not None
-    billed = account.principal_billed + account.interest_billed + account.fees_billed + account.penalty_outstanding
-    use = min(account.advance_amount, billed)
+    use = min(account.advance_amount, billed(account))
     if use <= 0:
         return None
     applied = _pay_billed(uow, account, product, use, today)
