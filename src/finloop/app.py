@@ -10,6 +10,7 @@ from finloop import __version__
 from finloop.api import errors, observability
 from finloop.api.router import api_router
 from finloop.config import Settings, get_settings
+from finloop.console import routes as console
 from finloop.db.migrate import is_up_to_date
 from finloop.db.uow import Database
 from finloop.logging import configure
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     errors.install(app)
     observability.install(app, access_log=access_log)
     app.include_router(api_router, prefix="/v1")
+    console.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -185,14 +185,27 @@ def document(app: FastAPI) -> None:
 def install(app: FastAPI) -> None:
     document(app)
 
+    def console(request: Request, exc: Exception) -> Response | None:
+        """The console's pages answer errors in HTML (its ``render_error``), the API in JSON."""
+        renderer = getattr(request.app.state, "console_errors", None)
+        path = request.url.path
+        if renderer is not None and (path == "/console" or path.startswith("/console/")):
+            response: Response = renderer(request, exc)
+            return response
+        return None
+
     @app.exception_handler(FinloopError)
-    async def _finloop_error(_request: Request, exc: FinloopError) -> JSONResponse:
+    async def _finloop_error(request: Request, exc: FinloopError) -> Response:
+        if (page := console(request, exc)) is not None:
+            return page
         status = status_for(exc)
         return JSONResponse(status_code=status,
                             content=error_body(exc.category, exc.code, exc.message, exc.param, exc.details))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if (page := console(request, exc)) is not None:
+            return page
         return validation_error_response(exc)
 
     @app.exception_handler(ReplayResponse)
@@ -201,7 +214,9 @@ def install(app: FastAPI) -> None:
                         headers={"Idempotent-Replayed": "true"})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if (page := console(request, exc)) is not None:
+            return page
         # FastAPI raises a bare 400 when it cannot decode the body at all (bad UTF-8, a number of
         # thousands of digits, nesting past the parser's depth): to a client that is malformed JSON.
         code = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed",

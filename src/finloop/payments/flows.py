@@ -707,6 +707,15 @@ def _resolve_attempt(db: Database, tenant_id: str, attempt_id: str, payment_id: 
         run_pending_refunds(db, tenant_id=tenant_id, payment_id=payment_id)
 
 
+def release_parked_refund(db: Database, tenant_id: str, refund_id: str) -> str:
+    """Move a refund on as soon as its approval is decided (rather than at the next query round): an approved
+    one is sent, a rejected one canceled. Returns the refund's status."""
+    status = _settle_parked(db, tenant_id, refund_id)
+    if status == RefundStatus.PENDING.value:
+        status = execute_refund(db, tenant_id, refund_id).value
+    return status
+
+
 def _settle_parked(db: Database, tenant_id: str, refund_id: str) -> str:
     with db.uow() as uow:
         refund = service.get_refund(uow, tenant_id, refund_id)

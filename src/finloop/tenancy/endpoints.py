@@ -20,7 +20,7 @@ from finloop.api.pagination import Cursor, Limit, Page, page
 from finloop.audit import service as audit
 from finloop.audit.models import AuditEvent
 from finloop.config import Settings
-from finloop.core.errors import InvalidRequest
+from finloop.core.errors import InvalidRequest, Unauthenticated
 from finloop.db.uow import Database, UnitOfWork
 from finloop.tenancy import service
 from finloop.tenancy.models import ApiKey, ApprovalRequest, Holiday, Tenant, User, UserSession
@@ -221,6 +221,12 @@ def sign_in(body: SessionCreate, db: Annotated[Database, Depends(get_database)],
     with db.uow(read_only=True) as uow:
         user_id = service.check_credentials(uow, body.tenant_id, email=body.email, password=body.password).id
     with db.uow() as uow:
+        user = service.get_user(uow, body.tenant_id, user_id)
+        if service.has_second_factor(user):
+            if body.totp_code is None:
+                raise Unauthenticated("This user signs in with a second factor: send totp_code.",
+                                      code="totp_required", param="totp_code")
+            service.check_totp(uow, user, body.totp_code)
         session, token = service.start_session(uow, body.tenant_id, user_id,
                                                ttl_seconds=settings.session_ttl_seconds)
         uow.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from finloop.db.base import Base
@@ -61,6 +61,12 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(Json)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | disabled
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The TOTP second factor's secret, sealed by the vault (never stored or shown in clear after enrolment).
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    #: Set once the user proved the secret with a code; until then sign-in asks them to enrol.
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The last 30-second step a code was accepted for: a code is accepted once, never replayed.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class UserSession(Base):
@@ -73,6 +79,9 @@ class UserSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The console's sessions also expire after a quiet spell; this is when one was last used.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(16), default="api", server_default="api")  # api | console
 
 
 class ApprovalRequest(Base):

@@ -136,6 +136,8 @@ class SessionCreate(Strict):
     tenant_id: Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_single_line)]
     email: Email
     password: Annotated[str, Field(min_length=1, max_length=256)]
+    totp_code: Annotated[str | None, Field(min_length=6, max_length=8, pattern=r"^[0-9 ]+$",
+                                           description="The six-digit code of a user with a second factor.")] = None
 
 
 class SessionRead(BaseModel):

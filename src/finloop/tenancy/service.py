@@ -16,8 +16,10 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -29,6 +31,7 @@ from importlib import resources
 from time import monotonic
 from typing import Any
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, delete, event, select
@@ -590,7 +593,8 @@ def check_credentials(uow: UnitOfWork, tenant_id: str, *, email: str, password: 
     return user
 
 
-def start_session(uow: UnitOfWork, tenant_id: str, user_id: str, *, ttl_seconds: int) -> tuple[UserSession, str]:
+def start_session(uow: UnitOfWork, tenant_id: str, user_id: str, *, ttl_seconds: int,
+                  channel: str = "api") -> tuple[UserSession, str]:
     """Open a session for a user whose credentials were just checked; the token is returned once."""
     user = uow.session.scalar(select(User).where(User.tenant_id == tenant_id, User.id == user_id))
     if user is None or user.status != "active":  # disabled between the check and now
@@ -598,10 +602,118 @@ def start_session(uow: UnitOfWork, tenant_id: str, user_id: str, *, ttl_seconds:
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
     now = uow.clock.now()
     session = UserSession(id=uow.ids.new("session"), tenant_id=tenant_id, user_id=user.id, digest=digest(token),
-                          created_at=now, expires_at=now + timedelta(seconds=ttl_seconds))
+                          created_at=now, expires_at=now + timedelta(seconds=ttl_seconds), last_seen_at=now,
+                          channel=channel)
     uow.session.add(session)
     uow.session.flush()
     return session, token
+
+
+def console_principal(uow: UnitOfWork, token: str, *, idle_seconds: int) -> Principal:
+    """The user behind a console session cookie. Beyond the API's checks, a console session ends after
+    ``idle_seconds`` without a request; its last use is written at most once a minute."""
+    found = uow.session.execute(
+        select(UserSession, User).join(User, User.id == UserSession.user_id)
+        .where(UserSession.digest == digest(token), UserSession.channel == "console")).first()
+    if found is None:
+        raise Unauthenticated("Invalid session.", code="invalid_session")
+    session, user = found
+    now = uow.clock.now()
+    last_seen = utc(session.last_seen_at or session.created_at)
+    if (session.revoked_at is not None or utc(session.expires_at) <= now or user.status != "active"
+            or last_seen + timedelta(seconds=idle_seconds) <= now):
+        raise Unauthenticated("The session has expired; sign in again.", code="session_expired")
+    if now - last_seen >= timedelta(minutes=1):
+        session.last_seen_at = now
+        uow.session.flush()
+    return Principal(user.tenant_id, f"user:{user.id}", frozenset(Role(r) for r in user.roles), user.id, session.id)
+
+
+# ------------------------------------------------------------------------------------------ second factor
+
+TOTP_ISSUER = "finloop"
+
+
+def _totp_key() -> bytes:
+    from finloop.vault import crypto
+
+    return crypto.master_key().derive("staff_totp")
+
+
+def _seal_totp(user_id: str, secret: str) -> str:
+    from finloop.vault import crypto
+
+    nonce, sealed = crypto.encrypt(_totp_key(), secret.encode(), user_id.encode())
+    return "v1." + base64.b64encode(nonce + sealed).decode()
+
+
+def open_totp_secret(user: User) -> str:
+    from finloop.vault import crypto
+
+    assert user.totp_secret is not None
+    raw = base64.b64decode(user.totp_secret.removeprefix("v1."))
+    return crypto.decrypt(_totp_key(), raw[:crypto.NONCE_BYTES], raw[crypto.NONCE_BYTES:], user.id.encode(),
+                          what="A second-factor secret").decode()
+
+
+def has_second_factor(user: User) -> bool:
+    return user.totp_secret is not None and user.totp_confirmed_at is not None
+
+
+def begin_totp_enrolment(uow: UnitOfWork, user: User) -> str:
+    """A fresh secret for a user without a confirmed second factor; returned to show once (as a QR code)."""
+    if has_second_factor(user):
+        raise Conflict("This user already has a second factor; an admin resets it.", code="totp_already_enrolled")
+    secret = pyotp.random_base32()
+    user.totp_secret = _seal_totp(user.id, secret)
+    user.totp_last_step = None
+    uow.session.flush()
+    return secret
+
+
+def totp_uri(user: User, secret: str, tenant_name: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=f"{TOTP_ISSUER} ({tenant_name})")
+
+
+def check_totp(uow: UnitOfWork, user: User, code: str) -> None:
+    """Accept a six-digit code for the current 30-second step (or the one either side, for clock drift)
+    once: a code already used, or one for an earlier step than the last accepted, is refused."""
+    if user.totp_secret is None:
+        raise Unauthenticated("This user has no second factor enrolled.", code="totp_not_enrolled")
+    code = code.strip().replace(" ", "")
+    totp = pyotp.TOTP(open_totp_secret(user))
+    now = uow.clock.now()
+    step = int(now.timestamp()) // totp.interval
+    for candidate in (step, step - 1, step + 1):
+        if hmac.compare_digest(totp.at(candidate * totp.interval), code):
+            if user.totp_last_step is not None and candidate <= user.totp_last_step:
+                break
+            user.totp_last_step = candidate
+            uow.session.flush()
+            return
+    raise Unauthenticated("The code is wrong or was already used.", code="invalid_totp", param="code")
+
+
+def confirm_totp(uow: UnitOfWork, user: User, code: str) -> None:
+    """Finish enrolment: the first accepted code proves the user holds the secret."""
+    check_totp(uow, user, code)
+    user.totp_confirmed_at = uow.clock.now()
+    uow.session.flush()
+    audit.record(uow, user.tenant_id, actor=f"user:{user.id}", action="user.second_factor_enrolled",
+                 object_type="user", object_id=user.id)
+
+
+def reset_totp(uow: UnitOfWork, principal: Principal, user_id: str) -> User:
+    """An admin clears a lost second factor; the user enrols again at their next sign-in."""
+    principal.require("users.manage")
+    user = get_user(uow, principal.tenant_id, user_id)
+    user.totp_secret = None
+    user.totp_confirmed_at = None
+    user.totp_last_step = None
+    uow.session.flush()
+    audit.record(uow, principal.tenant_id, actor=principal.actor, action="user.second_factor_reset",
+                 object_type="user", object_id=user.id)
+    return user
 
 
 def sign_out(uow: UnitOfWork, principal: Principal) -> UserSession:

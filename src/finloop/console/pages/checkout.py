@@ -1,0 +1,7 @@
+"""Customer-facing pages: the checkout."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
