@@ -20,6 +20,7 @@ from finloop.payments.routing.cli import routing_app
 from finloop.payouts.cli import payouts_app
 from finloop.reconciliation import match_cli
 from finloop.reconciliation.cli import reconciliation_app
+from finloop.reports.cli import export_parquet, reports_app
 from finloop.risk.aml import cli as aml_cli
 from finloop.risk.cases import cli as cases_cli
 from finloop.risk.cli import risk_app
@@ -56,6 +57,8 @@ app.add_typer(wealth_app, name="wealth")
 app.add_typer(risk_app, name="risk")
 app.add_typer(onboarding_app, name="onboarding")
 app.add_typer(credit_app, name="credit")
+app.add_typer(reports_app, name="reports")
+export_app.command("parquet")(export_parquet)
 app.command("worker")(worker)
 assert match_cli  # its commands register themselves on the reconciliation app
 assert aml_cli and cases_cli and ml_cli and network_cli  # theirs on the risk app

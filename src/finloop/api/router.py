@@ -19,6 +19,7 @@ from finloop.payments.routing.endpoints import router as routing_router
 from finloop.payouts.endpoints import router as payouts_router
 from finloop.reconciliation.endpoints import router as reconciliation_router
 from finloop.reconciliation.match_endpoints import router as matching_router
+from finloop.reports.endpoints import router as reports_router
 from finloop.risk.aml.endpoints import router as aml_router
 from finloop.risk.cases.endpoints import router as cases_router
 from finloop.risk.endpoints import router as risk_router
@@ -58,3 +59,4 @@ api_router.include_router(credit_portfolio_router)
 api_router.include_router(credit_outcomes_router)
 api_router.include_router(credit_repayment_channels_router)
 api_router.include_router(credit_collections_router)
+api_router.include_router(reports_router)

@@ -38,6 +38,9 @@ PREFIXES = {
     "routing_config": "rtc",
     "webhook_endpoint": "we",
     "webhook_message": "msg",
+    # the borrower portal
+    "portal_message": "pmsg",
+    "portal_link": "plk",
     "webhook_delivery": "whd",
     "card": "card",
     "vault_key": "vk",

@@ -25,6 +25,7 @@ def load_all_models() -> None:
     import finloop.credit.collections.models
     import finloop.credit.models
     import finloop.credit.outcomes.models
+    import finloop.credit.portal.models
     import finloop.credit.portfolio.models
     import finloop.credit.repayment_channels.models
     import finloop.credit.servicing.models

@@ -1,0 +1,3 @@
+"""Tables of the borrower portal."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Reports: financial, operations, risk, credit and regulatory-style, as API data, CSV and printable pages."""

@@ -1,0 +1,7 @@
+"""``/v1/reports``: every report as JSON data."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["reports"])
