@@ -10,6 +10,7 @@ from finloop.audit.cli import audit_app
 from finloop.bench.cli import bench_app
 from finloop.clearing.cli import clearing_app
 from finloop.config import get_settings
+from finloop.console.cli import console_app
 from finloop.credit.cli import credit_app
 from finloop.db.uow import Database
 from finloop.ledger.cli import export_app
@@ -58,6 +59,7 @@ app.add_typer(risk_app, name="risk")
 app.add_typer(onboarding_app, name="onboarding")
 app.add_typer(credit_app, name="credit")
 app.add_typer(reports_app, name="reports")
+app.add_typer(console_app, name="console")
 export_app.command("parquet")(export_parquet)
 app.command("worker")(worker)
 assert match_cli  # its commands register themselves on the reconciliation app
@@ -201,7 +203,7 @@ def demo(orders: int = typer.Option(2_000, min=1, max=1_000_000, help="How many 
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
           port: int = typer.Option(8000), workers: int = typer.Option(1)) -> None:
-    """Apply migrations and serve the API (and, later, the console)."""
+    """Apply migrations and serve the API (/v1) and the web console (/console)."""
     import uvicorn
 
     from finloop.db.migrate import upgrade

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     idempotency_hash_key: SecretStr | None = None
     #: How long a staff sign-in session lasts.
     session_ttl_seconds: int = 8 * 3600
+    #: A console session also ends after this long without a request.
+    console_idle_seconds: int = 30 * 60
     #: SQLite waits this long for the write lock before giving up.
     sqlite_busy_timeout_ms: int = 30_000
     #: The worker's polling interval.

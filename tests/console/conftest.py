@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from finloop.db.uow import Database
 from finloop.tenancy import service as tenancy
 from tests.conftest import TenantHandle
+from tests.tenancy.helpers import fast_passwords  # noqa: F401  (autouse: cheap argon2 for sign-ins)
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -33,7 +34,7 @@ class StaffBrowser:
 
     def csrf(self, page: str = "/console") -> str:
         found = _CSRF.search(self.client.get(page).text)
-        assert found, f"no form on {page}"
+        assert found, f"no form on {page}: {self.client.get(page).text[-1500:]}"
         return found.group(1)
 
     def post(self, path: str, data: dict[str, str] | None = None, *, page: str = "/console"):  # type: ignore[no-untyped-def]

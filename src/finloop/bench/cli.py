@@ -137,3 +137,13 @@ def credit_eod(loans: int = typer.Option(1_000_000, min=100, max=10_000_000, hel
     from finloop.bench.credit_eod import run
 
     typer.echo(json.dumps(run(loans=loans, days=days, sqlite=sqlite, postgres=postgres), indent=2))
+
+
+@bench_app.command("console")
+def console_pages(payments: int = typer.Option(20_000, min=100, max=1_000_000, help="Payments in the database."),
+                  seconds: float = typer.Option(3.0, min=0.3, help="Measured seconds per page (and the anchor).")
+                  ) -> None:
+    """Console pages per second for a signed-in user on SQLite, beside a bare FastAPI HTML endpoint."""
+    from finloop.bench.console import run
+
+    typer.echo(json.dumps(run(payments=payments, seconds=seconds), indent=2))

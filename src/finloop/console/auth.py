@@ -35,7 +35,6 @@ PRE_CSRF_COOKIE = "fl_csrf"
 PENDING_COOKIE = "fl_pending"
 #: How long the step between a right password and the second factor may take.
 PENDING_SECONDS = 300
-IDLE_SECONDS = 30 * 60
 
 
 class SignInRequired(Exception):
@@ -113,10 +112,10 @@ def _load(request: Request) -> Staff:
     if not token:
         raise SignInRequired
     db = database(request)
-    idle = getattr(request.app.state.settings, "console_idle_seconds", IDLE_SECONDS)
     try:
         with db.uow() as uow:
-            principal = tenancy.console_principal(uow, token, idle_seconds=idle)
+            principal = tenancy.console_principal(uow, token,
+                                                  idle_seconds=request.app.state.settings.console_idle_seconds)
             user = tenancy.get_user(uow, principal.tenant_id, principal.user_id or "")
             tenant = tenancy.get_tenant(uow, principal.tenant_id)
             uow.session.expunge_all()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -80,9 +81,13 @@ def badge(status: str | None) -> Markup:
     return Markup('<span class="badge badge-{}">{}</span>').format(kind, status.replace("_", " "))
 
 
+#: The CSRF token of the page being rendered: macros imported without context (``csrf()``) read it here.
+_rendering_csrf: ContextVar[str] = ContextVar("rendering_csrf", default="")
+
 templates = Environment(loader=PackageLoader("finloop.console", "templates"),
                         autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 templates.filters.update(money=money, major=major, when=when, percent=percent, badge=badge)
+templates.globals["csrf_token"] = _rendering_csrf.get
 
 
 def html(request: Request, template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
@@ -90,7 +95,11 @@ def html(request: Request, template: str, *, status_code: int = 200, **values: A
     through ``request.state`` so that forms and the navigation can use it."""
     staff = getattr(request.state, "staff", None)
     flash = request.cookies.get(FLASH_COOKIE)
-    body = templates.get_template(template).render(request=request, staff=staff, flash=flash, **values)
+    token = _rendering_csrf.set(staff.csrf if staff is not None else "")
+    try:
+        body = templates.get_template(template).render(request=request, staff=staff, flash=flash, **values)
+    finally:
+        _rendering_csrf.reset(token)
     response = HTMLResponse(body, status_code=status_code)
     if flash:
         response.delete_cookie(FLASH_COOKIE, path="/console")
@@ -119,7 +128,12 @@ class Column:
     numeric: bool = False
 
     def cell(self, row: Any) -> Any:
-        return (self.show or self.value)(row)
+        if self.show is not None:
+            return self.show(row)
+        value = self.value(row)
+        if value is None or isinstance(value, datetime | date):
+            return when(value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -214,7 +228,9 @@ def csv_value(value: Any) -> Any:
 
 
 def csv_response(name: str, columns: Sequence[Column], rows: Iterable[Any]) -> Response:
-    return csv_table(name, [c.label for c in columns], ([c.value(row) for c in columns] for row in rows))
+    # The values are read now, while the rows' session is open; the response is written after it closed.
+    values = [[c.value(row) for c in columns] for row in rows]
+    return csv_table(name, [c.label for c in columns], values)
 
 
 def csv_table(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:

@@ -73,7 +73,9 @@ class Database:
         try:
             yield unit
         finally:
-            if session.in_transaction():
+            # A reader changed nothing: closing ends its transaction without expiring what it loaded, so the
+            # objects stay readable (a page renders them after the unit of work).
+            if session.in_transaction() and not unit.read_only:
                 session.rollback()
             session.close()
 

@@ -48,6 +48,7 @@ from finloop.db.migrate import upgrade
 from finloop.db.uow import Database, UnitOfWork
 from finloop.ledger import reports, service
 from finloop.ledger.domain import AccountType, BalanceRule, PostingSpec, TransferSpec
+from finloop.sim.console_staff import print_console, staff_and_work
 from finloop.sim.credit_day import CreditDay, print_credit_day, run_credit_day
 from finloop.sim.credit_months import CreditMonths, print_credit_months, run_credit_months
 from finloop.sim.payments_day import DayReport, run_day, trading_world
@@ -358,6 +359,7 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
                     f"{len(figures.months)} monthly vintages, {paid} repayments, the loan book closed every day")
 
         step("the credit months", the_credit_months)
+        staff = staff_and_work(db, tenant_id, world.merchant_id)
     print_week(console, weeks[0])
     print_risk_day(console, risk_days[0])
     print_credit_day(console, credit_days[0])
@@ -388,6 +390,7 @@ def run_demo(settings: Settings, console: Console, *, orders: int = 2_000, seed:
     console.print(f"beancount (independent checker bean-check): "
                   f"{'[green]no errors[/green]' if bean_ok else '[red]' + bean_detail + '[/red]'}")
     elapsed = time.perf_counter() - started
+    print_console(console, staff, settings.public_url)
     console.rule(f"done in {elapsed:.1f} s")
     return {"tenant_id": tenant_id, "trial_balanced": all(tb.balanced for tb in trial), "integrity": not problems,
             "beancount_ok": bean_ok, "seconds": round(elapsed, 2),
