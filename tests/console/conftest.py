@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from finloop.db.uow import Database
 from finloop.tenancy import service as tenancy
 from tests.conftest import TenantHandle
+from tests.payments.conftest import sandbox, shop  # noqa: F401  (fixtures of the payments pages' tests)
 from tests.tenancy.helpers import fast_passwords  # noqa: F401  (autouse: cheap argon2 for sign-ins)
 
 PASSWORD = "correct horse battery staple"

@@ -19,8 +19,6 @@ from tests.conftest import make_tenant
 from tests.console.conftest import sign_in
 from tests.payments.conftest import Shop, tokenize
 
-pytest_plugins = ["tests.payments.conftest"]
-
 PRIORITY = {"strategy": {"type": "priority", "channels": ["paypal", "unionpay"]}}
 
 

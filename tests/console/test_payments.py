@@ -16,8 +16,6 @@ from finloop.payments.models import Refund
 from tests.conftest import make_tenant
 from tests.payments.conftest import Shop, tokenize
 
-pytest_plugins = ["tests.payments.conftest"]
-
 
 def _paid(client: TestClient, shop: Shop, sandbox: InProcessSandbox, *, threshold: int | None = 5_000,
           order: str = "order-1") -> str:

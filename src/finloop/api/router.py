@@ -8,6 +8,7 @@ from finloop.clearing.endpoints import router as clearing_router
 from finloop.credit.collections.endpoints import router as credit_collections_router
 from finloop.credit.endpoints import router as credit_router
 from finloop.credit.outcomes_endpoints import router as credit_outcomes_router
+from finloop.credit.portal.endpoints import router as credit_portal_router
 from finloop.credit.portfolio.endpoints import router as credit_portfolio_router
 from finloop.credit.repayment_channels.endpoints import router as credit_repayment_channels_router
 from finloop.credit.servicing.endpoints import router as servicing_router
@@ -60,3 +61,4 @@ api_router.include_router(credit_outcomes_router)
 api_router.include_router(credit_repayment_channels_router)
 api_router.include_router(credit_collections_router)
 api_router.include_router(reports_router)
+api_router.include_router(credit_portal_router)

@@ -21,6 +21,7 @@ from finloop.payments.schemas import (
     ChannelCreate,
     ChannelRead,
     ChannelUpdate,
+    CheckoutLinkRead,
     CustomerCreate,
     CustomerRead,
     MerchantCreate,
@@ -384,6 +385,20 @@ def payment_qr(payment_id: Id, kind: Annotated[str, Path(pattern="^(svg|png)$")]
     link = hosted.payment_link(request.app.state.settings.public_url, token)
     media = "image/svg+xml" if kind == "svg" else "image/png"
     return Response(hosted.render_qr(link, kind), media_type=media, headers={"X-Payment-Link": link})
+
+
+@router.get("/payments/{payment_id}/checkout-link", response_model=CheckoutLinkRead,
+            summary="A link to the payment's hosted checkout page",
+            description="The customer opens it to choose how to pay, scan the unified QR code and follow the payment "
+                        "to its result. It expires after 15 minutes; ask again for a fresh one.")
+def payment_checkout_link(payment_id: Id, reader: CurrentReader, request: Request) -> CheckoutLinkRead:
+    public_url = request.app.state.settings.public_url
+
+    def work(uow: UnitOfWork) -> CheckoutLinkRead:
+        found, url, expires_at = hosted.checkout_link(uow, reader.tenant_id, payment_id, public_url)
+        return CheckoutLinkRead(payment_id=found, url=url, expires_at=expires_at)
+
+    return reader.run(work)
 
 
 @router.get("/hosted/{token}", summary="The hosted payment page a unified QR code opens",

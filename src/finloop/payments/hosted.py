@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import segno
 
 from finloop.core.errors import NotFound
-from finloop.db.uow import Database
+from finloop.db.uow import Database, UnitOfWork
 from finloop.payments import flows, service
 from finloop.payments.connectors.base import PaymentMethod
 from finloop.payments.state import PaymentStatus
@@ -129,3 +129,17 @@ def open_payment(db: Database, token: str, user_agent: str) -> HostedOutcome:
                 PaymentStatus.FAILED.value: "This payment failed; ask the merchant for a new code."}
     return HostedOutcome(status_now, action.get("redirect_url"), action.get("qr_code"),
                          messages.get(status_now, "Continue in your payment app."))
+
+
+def checkout_path(token: str) -> str:
+    """The console's hosted checkout page for a token (the customer chooses how to pay and follows the result)."""
+    return f"/console/checkout/{token}"
+
+
+def checkout_link(uow: UnitOfWork, tenant_id: str, payment_id: str, public_url: str) -> tuple[str, str, datetime]:
+    """(payment id, the checkout page's address, when it stops working): valid for ``TOKEN_TTL``. Another
+    tenant's payment is not found."""
+    payment = service.get_payment(uow, tenant_id, payment_id)
+    now = uow.clock.now()
+    token = make_token(tenant_id, payment.id, now)
+    return payment.id, public_url.rstrip("/") + checkout_path(token), now + TOKEN_TTL

@@ -280,3 +280,9 @@ class WithdrawalRead(BaseModel):
     ledger_entry_id: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class CheckoutLinkRead(BaseModel):
+    payment_id: str
+    url: str = Field(description="The hosted checkout page: amount, merchant, ways to pay, live status.")
+    expires_at: datetime

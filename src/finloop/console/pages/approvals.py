@@ -4,13 +4,18 @@ required role. The checks are the API's own (``tenancy.decide_approval``): nobod
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import or_, select
 
 from finloop.console.actions import act
-from finloop.console.auth import ActingStaff, CurrentStaff, database, field, form_of
+from finloop.console.auth import ActingStaff, CurrentStaff, Staff, database, field, form_of
 from finloop.console.web import Column, Filter, badge, choice, equals, html, listing
+from finloop.credit import limits
+from finloop.credit.servicing import service as servicing
+from finloop.db.uow import UnitOfWork
 from finloop.payments import flows
 from finloop.payments.service import REFUND_APPROVAL_ACTION
 from finloop.tenancy import service as tenancy
@@ -20,7 +25,8 @@ router = APIRouter()
 
 #: Where the object an approval is about is shown.
 OBJECT_PAGES = {"refund": "/console/payments/refunds/{id}", "payout": "/console/merchants/payouts/{id}",
-                "rule_set_version": "/console/risk/versions/{id}"}
+                "rule_set_version": "/console/risk/versions/{id}", "loan": "/console/credit/loans/{id}",
+                "credit_line": "/console/credit/lines/{id}"}
 
 COLUMNS = (
     Column("Request", lambda a: a.id, link=lambda a: f"/console/approvals/{a.id}"),
@@ -75,20 +81,51 @@ def approval_detail(request: Request, staff: CurrentStaff, approval_id: str) -> 
                     object_link=page.format(id=approval.object_id) if page and approval.object_id else None)
 
 
+#: What the console asks a second person to approve before doing it: each action's executor runs in the
+#: transaction that records the approval, as the approver (who must hold the action's own permission too).
+WRITE_OFF_ACTION = "credit.write_off"
+LIMIT_OVERRIDE_ACTION = "credit.limit_override"
+
+
+def _write_off(uow: UnitOfWork, staff: Staff, approval: ApprovalRequest) -> None:
+    staff.principal.require("credit.write_off")
+    servicing.write_off_loan(uow, staff.tenant_id, approval.object_id or "", reason=approval.payload.get("reason"),
+                             actor=staff.principal.actor)
+
+
+def _override_limit(uow: UnitOfWork, staff: Staff, approval: ApprovalRequest) -> None:
+    staff.principal.require("credit.configure")
+    limits.adjust(uow, staff.tenant_id, approval.object_id or "", limit_amount=approval.payload["limit_amount"],
+                  limit_group=approval.payload.get("limit_group"), note=approval.payload.get("note", ""),
+                  actor=staff.principal.actor)
+
+
+EXECUTORS: dict[str, Callable[[UnitOfWork, Staff, ApprovalRequest], None]] = {
+    WRITE_OFF_ACTION: _write_off,
+    LIMIT_OVERRIDE_ACTION: _override_limit,
+}
+
+
 def _decide(request: Request, staff: ActingStaff, approval_id: str, *, approve: bool) -> Response:
     form = form_of(request)
     reason = field(form, "reason", required=False)
+
+    def work(uow: UnitOfWork) -> ApprovalRequest:
+        approval = tenancy.decide_approval(uow, staff.principal, approval_id, approve=approve, reason=reason)
+        if approve and approval.action in EXECUTORS:
+            EXECUTORS[approval.action](uow, staff, approval)
+        return approval
+
     response = act(request, staff, action="approval.approved" if approve else "approval.rejected",
-                   object_type="approval", object_id=approval_id, form=form,
-                   work=lambda uow: tenancy.decide_approval(uow, staff.principal, approval_id, approve=approve,
-                                                            reason=reason),
+                   object_type="approval", object_id=approval_id, form=form, work=work,
                    done="Approved." if approve else "Rejected.", back=f"/console/approvals/{approval_id}")
-    _carry_out(request, staff, approval_id)
+    _release_refund(request, staff, approval_id)
     return response
 
 
-def _carry_out(request: Request, staff: ActingStaff, approval_id: str) -> None:
-    """Move the parked action on at once instead of at its next scheduled look (the worker would too)."""
+def _release_refund(request: Request, staff: ActingStaff, approval_id: str) -> None:
+    """A refund calls its channel, outside any transaction: it moves on once the decision is committed (at once,
+    rather than at the worker's next look)."""
     db = database(request)
     with db.uow(read_only=True) as uow:
         approval = tenancy.get_approval(uow, staff.tenant_id, approval_id)

@@ -18,6 +18,7 @@
         if (done.indexOf(body.status) >= 0) {
           var next = document.querySelector("[data-after-final]");
           if (next) { next.hidden = false; }
+          document.querySelectorAll("[data-while-pending]").forEach(function (e) { e.hidden = true; });
         } else { setTimeout(function () { poll(element); }, 1500); }
       })
       .catch(function () { setTimeout(function () { poll(element); }, 3000); });
