@@ -320,3 +320,15 @@ def parse_day(text: str, *, param: str = "day") -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise InvalidRequest("A date is YYYY-MM-DD.", code="invalid_date", param=param) from None
+
+
+def reference_now(session: Session, staff: Any, clock_now: datetime) -> datetime:
+    """The moment a page's default period ends at. For a demo tenant, whose data was made on a simulated
+    clock, it is the last moment booked in its ledger, so a console opened on the demo shows the demo's days;
+    for everyone else it is now."""
+    if not staff.tenant.is_demo:
+        return clock_now
+    from finloop.ledger.models import Entry
+
+    latest = session.scalar(select(func.max(Entry.effective_at)).where(Entry.tenant_id == staff.tenant_id))
+    return min(latest, clock_now) if latest is not None else clock_now

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from finloop.console import charts
 from finloop.console.actions import act
 from finloop.console.auth import ActingStaff, CurrentStaff, database, form_of
-from finloop.console.web import Column, Filter, badge, choice, equals, html, listing, percent
+from finloop.console.web import Column, Filter, badge, choice, equals, html, listing, percent, reference_now
 from finloop.core.errors import InvalidRequest, NotFound
 from finloop.db.uow import UnitOfWork
 from finloop.payments import service as payments
@@ -72,10 +72,11 @@ def _grain(request: Request) -> str:
     return grain
 
 
-def outcome_series(uow: UnitOfWork, tenant_id: str, grain: str, *, channel: str | None = None) -> list[Point]:
+def outcome_series(uow: UnitOfWork, tenant_id: str, grain: str, now: datetime, *,
+                   channel: str | None = None) -> list[Point]:
     """Outcomes per channel and hour or day over the grain's span; a decline counts as working, since the
     channel answered (the routing windows count it the same way)."""
-    since = uow.clock.now() - SPANS[grain]
+    since = now - SPANS[grain]
     bucket = _bucket(uow, grain).label("bucket")
     working = func.sum(case((RoutingOutcome.outcome.in_(sorted(WORKING)), 1), else_=0)).label("working")
     query = (select(bucket, RoutingOutcome.channel, func.count().label("calls"), working,
@@ -142,8 +143,9 @@ def landing(request: Request, staff: CurrentStaff) -> Response:
     grain = _grain(request)
     with database(request).uow(read_only=True) as uow:
         health = _health_by_channel(uow, staff.tenant_id)
-        points = outcome_series(uow, staff.tenant_id, grain)
-        labels = _labels(uow.clock.now(), grain)
+        now = reference_now(uow.session, staff, uow.clock.now())
+        points = outcome_series(uow, staff.tenant_id, grain, now)
+        labels = _labels(now, grain)
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for point in points:
             totals[point.channel][0] += point.calls
@@ -203,8 +205,9 @@ def channel_detail(request: Request, staff: CurrentStaff, code: str) -> Response
         if channel is None:
             raise NotFound(f"No such channel: {code[:40]}.", code="channel_not_found", param="code")
         health = _health_by_channel(uow, staff.tenant_id).get(channel.code)
-        points = outcome_series(uow, staff.tenant_id, grain, channel=channel.code)
-        labels = _labels(uow.clock.now(), grain)
+        now = reference_now(uow.session, staff, uow.clock.now())
+        points = outcome_series(uow, staff.tenant_id, grain, now, channel=channel.code)
+        labels = _labels(now, grain)
         calls = sum(p.calls for p in points)
         working = sum(p.working for p in points)
         latency = sum(p.latency_total_ms for p in points)

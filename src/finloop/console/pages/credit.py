@@ -22,7 +22,19 @@ from finloop.console import charts
 from finloop.console.actions import act
 from finloop.console.auth import ActingStaff, CurrentStaff, database, field, form_of
 from finloop.console.pages.approvals import LIMIT_OVERRIDE_ACTION, WRITE_OFF_ACTION
-from finloop.console.web import Column, Filter, badge, choice, equals, html, listing, money, parse_amount, parse_day
+from finloop.console.web import (
+    Column,
+    Filter,
+    badge,
+    choice,
+    equals,
+    html,
+    listing,
+    money,
+    parse_amount,
+    parse_day,
+    reference_now,
+)
 from finloop.core.errors import Conflict, InvalidRequest
 from finloop.credit import applications as credit_applications
 from finloop.credit import disbursement, limits
@@ -120,7 +132,7 @@ def _roll_tables(found: dict[str, Any]) -> list[dict[str, Any]]:
 def landing(request: Request, staff: CurrentStaff, as_of: str = "", product: str = "", threshold: str = "30",
             roll_from: str = "", roll_to: str = "") -> Response:
     with database(request).uow(read_only=True) as uow:
-        day = parse_day(as_of, param="as_of") if as_of else uow.clock.now().date()
+        day = parse_day(as_of, param="as_of") if as_of else reference_now(uow.session, staff, uow.clock.now()).date()
         code = product or None
         if not threshold.isdigit():
             raise InvalidRequest("The threshold is a whole number of days past due.", code="invalid_threshold",

@@ -14,7 +14,20 @@ from fastapi.responses import Response
 from sqlalchemy import Select, or_, select
 
 from finloop.console.auth import CurrentStaff, database
-from finloop.console.web import Column, Filter, badge, choice, csv_table, equals, html, listing, money, parse_day, when
+from finloop.console.web import (
+    Column,
+    Filter,
+    badge,
+    choice,
+    csv_table,
+    equals,
+    html,
+    listing,
+    money,
+    parse_day,
+    reference_now,
+    when,
+)
 from finloop.core.errors import InvalidRequest
 from finloop.core.money import is_currency
 from finloop.ledger import reports
@@ -197,7 +210,7 @@ SECTION_HEADER = ("Section", *LINE_HEADER)
 def income_statement(request: Request, staff: CurrentStaff) -> Response:
     """Income and expenses of the postings effective in a period of whole UTC days (this month by default)."""
     with database(request).uow(read_only=True) as uow:
-        today = uow.clock.now().date()
+        today = reference_now(uow.session, staff, uow.clock.now()).date()
         start_day = _day_param(request, "from", today.replace(day=1))
         end_day = _day_param(request, "to", today)
         if end_day < start_day:
@@ -218,7 +231,7 @@ def income_statement(request: Request, staff: CurrentStaff) -> Response:
 def balance_sheet(request: Request, staff: CurrentStaff) -> Response:
     """Assets, liabilities and equity at the end of a day (today by default), with earnings retained to date."""
     with database(request).uow(read_only=True) as uow:
-        as_of_day = _day_param(request, "as_of", uow.clock.now().date())
+        as_of_day = _day_param(request, "as_of", reference_now(uow.session, staff, uow.clock.now()).date())
         sheets = reports.balance_sheet(uow, staff.tenant_id, as_of=end_of(as_of_day))
     if _wants_csv(request):
         def rows() -> Iterable[list[Any]]:

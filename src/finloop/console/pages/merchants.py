@@ -28,6 +28,7 @@ from finloop.console.web import (
     listing,
     money,
     parse_day,
+    reference_now,
     since,
     until,
 )
@@ -114,7 +115,7 @@ def merchant_detail(request: Request, staff: CurrentStaff, merchant_id: str) -> 
             .order_by(SplitRule.scope_key, SplitRule.version.desc())))
         defaults = list(uow.session.scalars(select(SplitRule).where(
             SplitRule.tenant_id == tenant_id, SplitRule.scope == "default", SplitRule.status == "active")))
-        from_on, to_on = _period(request, uow.clock.now().date())
+        from_on, to_on = _period(request, reference_now(uow.session, staff, uow.clock.now()).date())
         statement = statements.statement(uow, tenant_id, party_kind=kind, party_id=merchant.id, from_on=from_on,
                                          to_on=to_on)
         batches = list(uow.session.scalars(select(SettlementBatch).where(
@@ -165,7 +166,7 @@ def statement_csv(request: Request, staff: CurrentStaff, merchant_id: str) -> Re
     """The settlement statement the API gives (``GET /v1/statements/merchant/{id}?format=csv``), as a download."""
     with database(request).uow(read_only=True) as uow:
         merchant = payments.get_merchant(uow, staff.tenant_id, merchant_id)
-        from_on, to_on = _period(request, uow.clock.now().date())
+        from_on, to_on = _period(request, reference_now(uow.session, staff, uow.clock.now()).date())
         result = statements.statement(uow, staff.tenant_id, party_kind=PartyKind.MERCHANT, party_id=merchant.id,
                                       from_on=from_on, to_on=to_on)
     header, *rows = list(csv.reader(io.StringIO(statements.to_csv(result))))

@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from finloop.console import charts
 from finloop.console.auth import CurrentStaff, database
-from finloop.console.web import csv_table, html, money, percent
+from finloop.console.web import csv_table, html, money, percent, reference_now
 from finloop.reports import service
 from finloop.reports.service import Chart, Column, Kind, Report
 
@@ -37,7 +37,7 @@ def report_page(request: Request, staff: CurrentStaff, name: str) -> Response:
     report = service.get_report(name)
     values = {key: request.query_params.get(key) for key in PARAMS}
     with database(request).uow(read_only=True) as uow:
-        params = service.parse_params(values, uow.clock.now().date())
+        params = service.parse_params(values, reference_now(uow.session, staff, uow.clock.now()).date())
         table = report.compute(uow, staff.tenant_id, params)
     if request.query_params.get("format") == "csv":
         return csv_table(report.name, [c.name for c in report.columns], service.cells(report, table.rows))

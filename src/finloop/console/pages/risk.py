@@ -24,7 +24,19 @@ from finloop.audit.models import AuditEvent
 from finloop.console.actions import act
 from finloop.console.auth import ActingStaff, CurrentStaff, Staff, database, field, form_of
 from finloop.console.charts import bar_chart, line_chart
-from finloop.console.web import Column, Filter, badge, choice, equals, html, listing, parse_day, since, until
+from finloop.console.web import (
+    Column,
+    Filter,
+    badge,
+    choice,
+    equals,
+    html,
+    listing,
+    parse_day,
+    reference_now,
+    since,
+    until,
+)
 from finloop.core.errors import Conflict, InvalidRequest, NotFound
 from finloop.db.uow import UnitOfWork
 from finloop.risk import lists as risk_lists
@@ -55,9 +67,10 @@ DASHBOARD_DAYS = (7, 30, 90)
 BACKTEST_DAYS = 30
 
 
-def _today_end(uow: UnitOfWork) -> datetime:
-    """Midnight (UTC) after the clock's current day: the exclusive end of ranges that include today."""
-    now = uow.clock.now().astimezone(UTC)
+def _today_end(uow: UnitOfWork, staff: Staff) -> datetime:
+    """Midnight (UTC) after the current day (the demo's last day on a demo tenant): the exclusive end of ranges
+    that include today."""
+    now = reference_now(uow.session, staff, uow.clock.now()).astimezone(UTC)
     return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
 
 
@@ -71,7 +84,7 @@ def landing(request: Request, staff: CurrentStaff) -> Response:
     asked = request.query_params.get("days", "")
     days = int(asked) if asked in {str(choice) for choice in DASHBOARD_DAYS} else 30
     with database(request).uow(read_only=True) as uow:
-        to_at = _today_end(uow)
+        to_at = _today_end(uow, staff)
         from_at = to_at - timedelta(days=days)
         figures = dashboard.figures(uow, staff.tenant_id, from_at=from_at, to_at=to_at, bucket="day")
         flagged_labels = dict(uow.session.execute(
@@ -251,7 +264,7 @@ def _version_page(request: Request, staff: Staff, version_id: str, *, issues: li
         backtest = _last_backtest(uow, staff.tenant_id, version.id)
         figures = backtest.after if backtest is not None and backtest.after else {}
         flagged = figures.get("fraud_caught", 0) + figures.get("non_fraud_flagged", 0)
-        end = _today_end(uow)
+        end = _today_end(uow, staff)
         return html(request, "risk/version.html", status_code=status_code, version=version, rule_set=rule_set,
                     approval=approval, backtest=backtest, backtested=_was_backtested(uow, staff.tenant_id, version.id),
                     precision=rate(figures.get("fraud_caught", 0), flagged),
