@@ -22,8 +22,9 @@ def test_a_rule_is_published_after_a_backtest_and_a_second_analysts_approval(
     editor = maker.locator("textarea[name=body]")
     body = editor.input_value()
     assert '"rules"' in body  # the live version, to start the draft from
-    editor.fill(body.replace('"rules": [', '"rules": [{"id": "browser_big_amount", "description": "Very large '
-                             'amounts", "expression": "event.amount > 5000000", "score": 40, "outcome": "review"}, ', 1))
+    new_rule = ('{"id": "browser_big_amount", "description": "Very large amounts", '
+                '"expression": "event.amount > 5000000", "score": 40, "outcome": "review"}, ')
+    editor.fill(body.replace('"rules": [', '"rules": [' + new_rule, 1))
     maker.get_by_role("button", name="Validate").click()
     expect(maker.locator("main")).to_contain_text(re.compile("valid|rules checked", re.I))
     maker.get_by_role("button", name="Create draft").click()

@@ -6,6 +6,7 @@ to major for the axis) and returns markup to place in a template.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -15,14 +16,18 @@ PALETTE = ("#2563eb", "#16a34a", "#dc2626", "#d97706", "#7c3aed", "#0891b2", "#d
 Number = int | float | Decimal
 
 
-def _nice_max(value: float) -> float:
-    if value <= 0:
-        return 1.0
-    magnitude = 10 ** (len(str(int(value))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= value:
-            return float(step * magnitude)
-    return float(10 * magnitude)
+def _ticks(low: float, high: float) -> list[float]:
+    """Round gridline values covering [low, high], zero among them: steps of 1, 2, 2.5 or 5 times a power of ten."""
+    span = max(high, 0.0) - min(low, 0.0)
+    if span < 1e-9:  # nothing to show, or less than a billionth: a unit axis
+        return [0.0, 1.0]
+    raw = span / 4
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(min(low, 0.0) / step) * step
+    last = math.ceil(max(high, 0.0) / step) * step
+    count = round((last - first) / step)
+    return [first + step * k for k in range(max(count, 1) + 1)]
 
 
 def _label(value: float, fmt: Callable[[float], str] | None) -> str:
@@ -41,7 +46,8 @@ def line_chart(series: dict[str, Sequence[tuple[str, Number | None]]], *, title:
     """Lines over shared x labels (the first series' labels); a None value leaves a gap."""
     labels = [label for label, _ in next(iter(series.values()), [])]
     values = [float(v) for points in series.values() for _, v in points if v is not None]
-    top = y_max if y_max is not None else _nice_max(max(values, default=0.0))
+    ticks = _ticks(min(values, default=0.0), y_max if y_max is not None else max(values, default=0.0))
+    bottom, top = ticks[0], ticks[-1]
     left, right, upper, lower = 56, 12, 24, 28
     plot_w, plot_h = width - left - right, height - upper - lower
     n = max(len(labels), 2)
@@ -50,10 +56,10 @@ def line_chart(series: dict[str, Sequence[tuple[str, Number | None]]], *, title:
         return left + plot_w * i / (n - 1)
 
     def y(v: float) -> float:
-        return upper + plot_h * (1 - v / top) if top else upper + plot_h
+        return upper + plot_h * (top - v) / (top - bottom)
 
     parts = [_frame(width, height, title)]
-    parts += _grid(left, width - right, upper, plot_h, top, y_format)
+    parts += _grid(left, width - right, upper, plot_h, ticks, y_format)
     step = max(1, len(labels) // 8)
     for i, label in enumerate(labels):
         if i % step == 0:
@@ -80,17 +86,16 @@ def bar_chart(items: Sequence[tuple[str, Number]], *, title: str = "", width: in
               y_format: Callable[[float], str] | None = None, colours: Sequence[str] | None = None) -> Markup:
     """Vertical bars, one per item; negative values hang below the zero line."""
     values = [float(v) for _, v in items]
-    high = _nice_max(max([*values, 0.0]))
-    low = -_nice_max(-min([*values, 0.0])) if min(values, default=0.0) < 0 else 0.0
+    ticks = _ticks(min(values, default=0.0), max(values, default=0.0))
+    low, high = ticks[0], ticks[-1]
     left, right, upper, lower = 56, 12, 24, 40
     plot_w, plot_h = width - left - right, height - upper - lower
-    span = high - low or 1.0
 
     def y(v: float) -> float:
-        return upper + plot_h * (high - v) / span
+        return upper + plot_h * (high - v) / (high - low)
 
     parts = [_frame(width, height, title)]
-    parts += _grid(left, width - right, upper, plot_h, high, y_format, low=low)
+    parts += _grid(left, width - right, upper, plot_h, ticks, y_format)
     slot = plot_w / max(len(items), 1)
     for i, (label, value) in enumerate(items):
         colour = (colours or PALETTE)[i % len(colours or PALETTE)] if colours else PALETTE[0]
@@ -110,12 +115,12 @@ def _frame(width: int, height: int, title: str) -> str:
             + (f"<title>{escape(title)}</title>" if title else ""))
 
 
-def _grid(x0: float, x1: float, upper: float, plot_h: float, top: float,
-          fmt: Callable[[float], str] | None, low: float = 0.0) -> list[str]:
+def _grid(x0: float, x1: float, upper: float, plot_h: float, ticks: list[float],
+          fmt: Callable[[float], str] | None) -> list[str]:
     lines = []
-    for k in range(5):
-        value = low + (top - low) * k / 4
-        y = upper + plot_h * (1 - k / 4)
+    low, high = ticks[0], ticks[-1]
+    for value in ticks:
+        y = upper + plot_h * (high - value) / (high - low)
         lines.append(f'<line x1="{x0}" x2="{x1}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         lines.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{_label(value, fmt)}</text>')
     return lines

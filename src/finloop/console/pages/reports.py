@@ -18,6 +18,7 @@ from markupsafe import Markup
 from finloop.console import charts
 from finloop.console.auth import CurrentStaff, database
 from finloop.console.web import csv_table, html, money, percent, reference_now
+from finloop.core.money import currency, is_currency
 from finloop.reports import service
 from finloop.reports.service import Chart, Column, Kind, Report
 
@@ -77,21 +78,30 @@ def _chart(chart: Chart, columns: tuple[Column, ...], rows: list[dict[str, Any]]
     if not chosen:
         return None
     y_format = charts.pct_axis if kind == Kind.RATE else None
+
+    def y_of(row: dict[str, Any]) -> float:
+        # Money is plotted in major units of the row's currency (the axis a person reads), not minor units.
+        value = _number(row.get(chart.y))
+        code = row.get("currency")
+        if kind == Kind.MONEY and isinstance(code, str) and is_currency(code):
+            return value / currency(code).minor_per_major
+        return value
+
     if chart.kind == "bar":
         totals: dict[str, float] = {}
         for row in chosen:
             x = str(row.get(chart.x))
             if kind == Kind.RATE:
-                totals.setdefault(x, _number(row.get(chart.y)))
+                totals.setdefault(x, y_of(row))
             else:
-                totals[x] = totals.get(x, 0.0) + _number(row.get(chart.y))
+                totals[x] = totals.get(x, 0.0) + y_of(row)
         return charts.bar_chart(list(totals.items()), title=chart.title, y_format=y_format)
     xs = sorted({str(r.get(chart.x)) for r in chosen}, key=lambda v: (len(v), v))
     lines: dict[str, dict[str, float]] = defaultdict(dict)
     for row in chosen:
         key = str(row.get(chart.series)) if chart.series else chart.y
         x = str(row.get(chart.x))
-        lines[key][x] = lines[key].get(x, 0.0) + _number(row.get(chart.y))
+        lines[key][x] = lines[key].get(x, 0.0) + y_of(row)
     series: dict[str, Sequence[tuple[str, charts.Number | None]]] = {
         name: [(x, points.get(x)) for x in xs] for name, points in sorted(lines.items())[:8]}
     return charts.line_chart(series, title=chart.title, y_format=y_format)
