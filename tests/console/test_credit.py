@@ -425,3 +425,28 @@ def test_the_collections_queue_filters_and_its_actions_are_audited(
     assert count(db, AuditEvent, action="console.collection_case.assigned") == 1
     again = support.get(page).text
     assert "Called, will pay Friday." in again and "Escalate case" not in again
+
+
+def test_support_reads_the_borrowers_messages_and_answers(db: Database, tenant: TenantHandle,
+                                                          staff_factory) -> None:  # type: ignore[no-untyped-def]
+    from finloop.credit.portal import service as portal
+    from finloop.credit.portal.models import PortalMessage
+
+    applicant_id = make_applicant(db, tenant.id, "carol", national_id="110101199003070038").applicant_id
+    with db.uow() as uow:
+        portal.post_message(uow, tenant.id, applicant_id, sender="borrower", body="When is my next payment due?",
+                            actor=portal.borrower_actor(applicant_id))
+        uow.commit()
+    auditor = staff_factory("auditor")
+    inbox = auditor.get("/console/credit/messages", params={"sender": "borrower"})
+    assert inbox.status_code == 200 and "When is my next payment due?" in inbox.text
+    page = f"/console/credit/messages/{applicant_id}"
+    assert "Your role may not answer borrowers" in auditor.get(page).text
+    assert auditor.post(page, {"body": "x"}, page=page).status_code == 403
+    support = staff_factory("support")
+    assert support.post(page, {"body": "   "}, page=page).status_code == 400
+    answered = support.post(page, {"body": "On the 15th, CNY 512.30."}, page=page)
+    assert answered.status_code == 303, answered.text
+    assert "On the 15th, CNY 512.30." in support.get(page).text
+    assert count(db, PortalMessage, applicant_id=applicant_id, sender="staff") == 1
+    assert count(db, AuditEvent, action="console.portal_message.answered") == 1

@@ -52,6 +52,8 @@ from finloop.credit.models import (
     LoanProduct,
 )
 from finloop.credit.models import Loan as LoanRow
+from finloop.credit.portal import service as portal
+from finloop.credit.portal.models import PortalMessage
 from finloop.credit.portfolio import domain as portfolio_domain
 from finloop.credit.portfolio import service as portfolio
 from finloop.credit.servicing import service as servicing
@@ -455,6 +457,45 @@ def write_off(request: Request, staff: ActingStaff, loan_id: str) -> Response:
     return act(request, staff, action="loan.write_off_requested", object_type="approval", object_id=None, work=ask,
                permission=WRITE_OFF, form=form, back="/console/approvals/{id}",
                done="Write-off requested: another finance user approves it.")
+
+
+# ---------------------------------------------------------------------------------------------- messages
+
+MESSAGE_COLUMNS = (
+    Column("Message", lambda m: m.id),
+    Column("At", lambda m: m.created_at),
+    Column("Applicant", lambda m: m.applicant_id, link=lambda m: f"/console/credit/messages/{m.applicant_id}"),
+    Column("From", lambda m: m.sender),
+    Column("Text", lambda m: m.body, show=lambda m: m.body[:120] + ("…" if len(m.body) > 120 else "")),
+)
+
+
+@router.get("/credit/messages")
+def messages(request: Request, staff: CurrentStaff) -> Response:
+    """Support's inbox: what borrowers wrote in the portal, and the answers."""
+    with database(request).uow(read_only=True) as uow:
+        filters = (Filter("sender", "From", equals(PortalMessage.sender), choice("borrower", "staff")),)
+        return listing(request, uow.session, select(PortalMessage).where(PortalMessage.tenant_id == staff.tenant_id),
+                       title="Messages from borrowers", columns=MESSAGE_COLUMNS, order_by=(PortalMessage.id.desc(),),
+                       filters=filters, search=lambda q: or_(PortalMessage.applicant_id == q, PortalMessage.id == q),
+                       search_label="applicant or message id", template="credit/list.html")
+
+
+@router.get("/credit/messages/{applicant_id}")
+def conversation(request: Request, staff: CurrentStaff, applicant_id: str) -> Response:
+    with database(request).uow(read_only=True) as uow:
+        applicant = credit.get_applicant(uow, staff.tenant_id, applicant_id)
+        shown = portal.recent_messages(uow, staff.tenant_id, applicant.id)
+        return html(request, "credit/conversation.html", applicant=applicant, messages=shown)
+
+
+@router.post("/credit/messages/{applicant_id}")
+def answer(request: Request, staff: ActingStaff, applicant_id: str) -> Response:
+    form = form_of(request)
+    return act(request, staff, action="portal_message.answered", object_type="applicant", object_id=applicant_id,
+               work=lambda uow: portal.post_message(uow, staff.tenant_id, applicant_id, sender="staff",
+                                                    body=form.get("body"), actor=staff.principal.actor),
+               permission=SERVICE, form=form, done="Answer sent.", back=f"/console/credit/messages/{applicant_id}")
 
 
 # ---------------------------------------------------------------------------------------------- collections
