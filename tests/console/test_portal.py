@@ -69,7 +69,9 @@ def use_link(client: TestClient, token: str):  # type: ignore[no-untyped-def]
     landing = client.get(f"/console/portal/sign-in?token={token}")
     assert landing.status_code == 200
     form_token = _CSRF.search(landing.text).group(1)  # type: ignore[union-attr]
-    return client.post("/console/portal/sign-in", data={"token": token, "csrf_token": form_token},
+    carried = re.search(r'name="token" value="([^"]*)"', landing.text)
+    assert carried is not None and carried.group(1) == token  # the page's form posts the link's token
+    return client.post("/console/portal/sign-in", data={"token": carried.group(1), "csrf_token": form_token},
                        follow_redirects=False)
 
 

@@ -137,7 +137,7 @@ def _client_ip(request: Request) -> str | None:
 def sign_in_page(request: Request, token: str = "") -> Response:
     """The link's landing page: a button that uses the link, so a link preview fetching it spends nothing."""
     form_token = request.cookies.get(SIGN_IN_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = _page(request, "portal/sign_in.html", None, token=token[:200], form_token=form_token)
+    response = _page(request, "portal/sign_in.html", None, link_token=token[:200], form_token=form_token)
     response.set_cookie(SIGN_IN_CSRF_COOKIE, form_token, max_age=portal.LINK_SECONDS,
                         secure=request.url.scheme == "https", **_COOKIE)
     return response
