@@ -26,6 +26,9 @@ from sqlalchemy.orm import Session
 from finloop.core.errors import InvalidRequest
 from finloop.core.money import currency, is_currency
 
+#: A select of any columns: a list's query may join several tables.
+AnySelect = Select[*tuple[Any, ...]]
+
 #: Rows an export writes at most: a larger one belongs to ``finloop export parquet``.
 EXPORT_LIMIT = 100_000
 PAGE_SIZES = (25, 50, 100, 200)
@@ -144,7 +147,7 @@ class Filter:
 
     name: str
     label: str
-    apply: Callable[[Select[Any], str], Select[Any]]
+    apply: Callable[[AnySelect, str], AnySelect]
     options: Sequence[tuple[str, str]] | None = None
     kind: str = "text"
 
@@ -191,7 +194,7 @@ def _int(text: str | None, default: int, lowest: int, highest: int) -> int:
         return default
 
 
-def listing(request: Request, session: Session, query: Select[Any], *, title: str, columns: Sequence[Column],
+def listing(request: Request, session: Session, query: AnySelect, *, title: str, columns: Sequence[Column],
             order_by: Sequence[Any], filters: Sequence[Filter] = (),
             search: Callable[[str], Any] | None = None, search_label: str | None = None,
             scalars: bool = True, export_name: str | None = None,
@@ -216,7 +219,7 @@ def listing(request: Request, session: Session, query: Select[Any], *, title: st
     return html(request, template, listing=result, **extra)
 
 
-def _fetch(session: Session, query: Select[Any], scalars: bool) -> list[Any]:
+def _fetch(session: Session, query: AnySelect, scalars: bool) -> list[Any]:
     return list(session.scalars(query)) if scalars else list(session.execute(query))
 
 
@@ -270,16 +273,16 @@ def choice(*values: str) -> list[tuple[str, str]]:
     return [(value, value.replace("_", " ")) for value in values]
 
 
-def since(column: Any) -> Callable[[Select[Any], str], Select[Any]]:
+def since(column: Any) -> Callable[[AnySelect, str], AnySelect]:
     """A date filter: rows on or after the day."""
-    def apply(query: Select[Any], value: str) -> Select[Any]:
+    def apply(query: AnySelect, value: str) -> AnySelect:
         return query.where(column >= _day(value))
     return apply
 
 
-def until(column: Any) -> Callable[[Select[Any], str], Select[Any]]:
+def until(column: Any) -> Callable[[AnySelect, str], AnySelect]:
     """A date filter: rows before the end of the day."""
-    def apply(query: Select[Any], value: str) -> Select[Any]:
+    def apply(query: AnySelect, value: str) -> AnySelect:
         return query.where(column < _day(value) + timedelta(days=1))
     return apply
 
@@ -289,8 +292,8 @@ def _day(value: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def equals(column: Any) -> Callable[[Select[Any], str], Select[Any]]:
-    def apply(query: Select[Any], value: str) -> Select[Any]:
+def equals(column: Any) -> Callable[[AnySelect, str], AnySelect]:
+    def apply(query: AnySelect, value: str) -> AnySelect:
         return query.where(column == value)
     return apply
 

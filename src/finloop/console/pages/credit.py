@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -255,7 +255,7 @@ def customer_list(request: Request, staff: CurrentStaff) -> Response:
             Filter("line", "Line", _line_status, choice(*(s.value for s in limits.LineStatus), "none")),
             Filter("party", "Party", equals(Applicant.party_kind), choice("customer", "merchant")),
         )
-        query = cast(Select[Any], select(Applicant, CreditLine)
+        query = (select(Applicant, CreditLine)
                  .outerjoin(CreditLine, (CreditLine.applicant_id == Applicant.id)
                             & (CreditLine.tenant_id == staff.tenant_id))
                  .where(Applicant.tenant_id == staff.tenant_id))
@@ -364,7 +364,7 @@ def loan_list(request: Request, staff: CurrentStaff) -> Response:
             Filter("bucket", "Bucket", equals(LoanAccount.bucket), choice(*(b.value for b in BUCKETS))),
             Filter("product", "Product", equals(LoanProduct.code), choice(*_products(uow, staff.tenant_id))),
         )
-        query = cast(Select[Any], select(LoanRow, LoanAccount, LoanProduct.code)
+        query = (select(LoanRow, LoanAccount, LoanProduct.code)
                  .join(LoanProduct, LoanProduct.id == LoanRow.product_id)
                  .outerjoin(LoanAccount, LoanAccount.loan_id == LoanRow.id)
                  .where(LoanRow.tenant_id == staff.tenant_id))

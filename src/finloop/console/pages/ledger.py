@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Select, or_, select
+from sqlalchemy import or_, select
 
 from finloop.console.auth import CurrentStaff, database
 from finloop.console.web import (
@@ -111,11 +111,10 @@ def account_detail(request: Request, staff: CurrentStaff, account_id: str) -> Re
     """An account's balances and its postings, newest first (a paged, exportable list)."""
     with database(request).uow(read_only=True) as uow:
         account = ledger.get_account(uow, staff.tenant_id, account_id)
-        # A row query; ``listing`` is typed for the one-entity queries most pages give it.
-        postings = cast("Select[Any]", select(
+        postings = select(
             Posting.id, Posting.entry_id, Posting.effective_at, Posting.amount, Posting.currency, Entry.kind,
             Entry.description).join(Entry, Entry.id == Posting.entry_id).where(
-            Posting.tenant_id == staff.tenant_id, Entry.tenant_id == staff.tenant_id, Posting.account_id == account.id))
+            Posting.tenant_id == staff.tenant_id, Entry.tenant_id == staff.tenant_id, Posting.account_id == account.id)
         return listing(request, uow.session, postings, title=f"Account {account.code}", columns=POSTING_COLUMNS,
                        order_by=(Posting.effective_at.desc(), Posting.id.desc()), scalars=False,
                        template="ledger/account.html", export_name=f"postings-{account.id}",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -151,8 +151,7 @@ def run_detail(request: Request, staff: CurrentStaff, run_id: str) -> Response:
         items = list(uow.session.scalars(select(Discrepancy).where(
             Discrepancy.tenant_id == staff.tenant_id, Discrepancy.source == run.source,
             Discrepancy.business_date == run.business_date).order_by(Discrepancy.id.desc()).limit(RUN_DISCREPANCIES)))
-        # A row query; ``listing`` is typed for the one-entity queries most pages give it.
-        matches = cast("Select[Any]", select(
+        matches = (select(
             ReconMatch.id, ReconMatch.record_id, ReconMatch.record_kind, ReconMatch.rule, ReconLine.line_no,
             ReconLine.our_reference, ReconLine.channel_reference, ReconLine.amount, ReconLine.fee_amount,
             ReconLine.currency, ReconLine.direction)
