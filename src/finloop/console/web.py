@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from finloop.core.errors import InvalidRequest
 from finloop.core.money import currency, is_currency
+from finloop.ledger.models import Entry
 
 #: A select of any columns: a list's query may join several tables.
 AnySelect = Select[*tuple[Any, ...]]
@@ -331,7 +332,5 @@ def reference_now(session: Session, staff: Any, clock_now: datetime) -> datetime
     for everyone else it is now."""
     if not staff.tenant.is_demo:
         return clock_now
-    from finloop.ledger.models import Entry
-
     latest = session.scalar(select(func.max(Entry.effective_at)).where(Entry.tenant_id == staff.tenant_id))
     return min(latest, clock_now) if latest is not None else clock_now
