@@ -202,15 +202,27 @@ def demo(orders: int = typer.Option(2_000, min=1, max=1_000_000, help="How many 
 
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-          port: int = typer.Option(8000), workers: int = typer.Option(1)) -> None:
+          port: int = typer.Option(8000), workers: int = typer.Option(1),
+          sandbox: bool = typer.Option(False, "--sandbox", help="Also answer, in this process, the calls to the "
+                                       "in-process sandbox channels the demo registered (one worker).")) -> None:
     """Apply migrations and serve the API (/v1) and the web console (/console)."""
     import uvicorn
 
     from finloop.db.migrate import upgrade
 
-    upgrade(get_settings().database_url)
-    uvicorn.run("finloop.asgi:app", host=host, port=port, workers=workers, log_level="warning",
-                access_log=False)
+    settings = get_settings()
+    upgrade(settings.database_url)
+    if not sandbox:
+        uvicorn.run("finloop.asgi:app", host=host, port=port, workers=workers, log_level="warning",
+                    access_log=False)
+        return
+    from finloop.payments import gateway
+    from finloop.payments.connectors.sandbox.app import demo_channels_sandbox
+
+    box = demo_channels_sandbox(database())
+    console.print(f"sandbox channels answered in this process: {', '.join(sorted(box.providers)) or 'none'}")
+    with gateway.use_http_client(box.client):
+        uvicorn.run("finloop.asgi:app", host=host, port=port, workers=1, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

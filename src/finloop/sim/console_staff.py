@@ -54,7 +54,8 @@ def staff_and_work(db: Database, tenant_id: str, merchant_id: str) -> ConsoleSta
 
 def print_console(console: Console, staff: ConsoleStaff, public_url: str) -> None:
     console.rule("[bold]the console[/bold]")
-    console.print(f"Start it with [bold]finloop serve[/bold] (or [bold]./dev serve[/bold]), then open "
+    console.print(f"Start it with [bold]./dev serve[/bold] (or [bold]finloop serve --sandbox[/bold]: the demo's "
+                  "sandbox channels answered in the same process), then open "
                   f"[link]{public_url}/console/sign-in?tenant={staff.tenant_id}[/link]")
     console.print(f"Staff users, each with password [bold]{staff.password}[/bold]:")
     for role, email in staff.emails.items():

@@ -240,9 +240,13 @@ class GenericSandbox:
         @router.post("/v1/refunds")
         async def create_refund(request: Request) -> Response:
             def work(data: dict[str, Any]) -> dict[str, Any]:
+                charged = data.get("payment_amount")
+                original = (charged, str(data.get("currency") or ""), _text(data, "payment_id", required=False)) \
+                    if isinstance(charged, int) and not isinstance(charged, bool) and charged > 0 else None
                 record = engine.refund(channel, reference=str(_text(data, "reference")),
                                        refund_reference=str(_text(data, "refund_reference")), amount=_amount(data),
-                                       notify_url=_text(data, "notify_url", required=False, max_length=2048))
+                                       notify_url=_text(data, "notify_url", required=False, max_length=2048),
+                                       original=original)
                 return refund_object(record)
 
             return await serve(request, work)

@@ -238,13 +238,15 @@ class InProcessSandbox:
     BASE_URL = "http://sandbox"
 
     def __init__(self, clock: Clock, seed: int = 0, channels: Mapping[str, str] | None = None, *,
-                 profiles: dict[str, ChannelProfile] | None = None, advance_clock: bool = False) -> None:
+                 profiles: dict[str, ChannelProfile] | None = None, advance_clock: bool = False,
+                 remember_unknown: bool = False) -> None:
         names = dict(channels) if channels is not None else {name: name for name in available_providers()}
         self.providers: dict[str, SandboxProvider] = {channel: sandbox_provider(provider)
                                                       for channel, provider in names.items()}
         from fastapi.testclient import TestClient  # test-only dependency (and its import warns)
 
-        self.engine = SandboxEngine(clock, seed=seed, profiles=profiles, advance_clock=advance_clock)
+        self.engine = SandboxEngine(clock, seed=seed, profiles=profiles, advance_clock=advance_clock,
+                                    remember_unknown=remember_unknown)
         self.app = build_sandbox_app(self.engine, self.providers)
         self.client: httpx.Client = TestClient(self.app, base_url=self.BASE_URL)
 
@@ -260,3 +262,18 @@ class InProcessSandbox:
     def deliver_notifications(self, to: httpx.Client, now: Any = None) -> int:
         """Deliver what is due by ``now`` (default: the clock) through ``to``; returns the 2xx count."""
         return deliver_due(self.engine, self.providers, to, now)
+
+
+def demo_channels_sandbox(db: Any) -> InProcessSandbox:
+    """A sandbox in this process for every channel registered at the in-process sandbox's address (what the
+    demo registers), on the wall clock, taking refunds of the charges a previous process made."""
+    from sqlalchemy import select
+
+    from finloop.core.clock import SystemClock
+    from finloop.payments.models import Channel
+
+    with db.uow(read_only=True) as uow:
+        found = uow.session.execute(select(Channel.code, Channel.provider).where(
+            Channel.base_url.startswith(InProcessSandbox.BASE_URL + "/"))).all()
+    return InProcessSandbox(SystemClock(), channels={code: provider for code, provider in found},
+                            remember_unknown=True)

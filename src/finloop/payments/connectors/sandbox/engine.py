@@ -330,10 +330,13 @@ class SandboxEngine:
     slept by the sandbox app instead (capped at ``REALTIME_LATENCY_CAP_MS``)."""
 
     def __init__(self, clock: Clock, *, seed: int = 0, profiles: dict[str, ChannelProfile] | None = None,
-                 realtime: bool = False, advance_clock: bool = False) -> None:
+                 realtime: bool = False, advance_clock: bool = False, remember_unknown: bool = False) -> None:
         self.clock = clock
         self.seed = seed
         self.realtime = realtime
+        #: A sandbox started after the charges were made (``finloop serve --sandbox`` over the demo's database)
+        #: takes a refund of a charge it never saw as one of a charge it made: a real channel would remember it.
+        self.remember_unknown = remember_unknown
         self.advance_clock = advance_clock and not realtime and hasattr(clock, "advance")
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -540,7 +543,9 @@ class SandboxEngine:
     # ------------------------------------------------------------------------------ refunds
 
     def refund(self, channel: str, *, reference: str, refund_reference: str, amount: int,
-               notify_url: str | None) -> RefundRecord:
+               notify_url: str | None, original: tuple[int, str, str | None] | None = None) -> RefundRecord:
+        """``original`` (the charge's amount, currency and our channel reference, as the refund request states
+        them) is used only by a sandbox that ``remember_unknown``s."""
         with self._lock:
             now = self._begin(channel)
             existing = self._refunds.get((channel, refund_reference))
@@ -549,6 +554,12 @@ class SandboxEngine:
                     raise SandboxFailure("invalid", "duplicate_reference",
                                          f"refund reference {refund_reference} was used with another amount")
                 return existing
+            if self.remember_unknown and original is not None and (channel, reference) not in self._txs:
+                charged, currency, channel_ref = original
+                self._txs[(channel, reference)] = Transaction(
+                    channel=channel, reference=reference, channel_ref=channel_ref or self._ref("4", now),
+                    amount=charged, currency=currency, method="card", status=TxStatus.SUCCEEDED, captured=charged,
+                    refunded=0, fee=self.fee(channel, charged), created_at=now, paid_at=now, notify_url=notify_url)
             tx = self._get(channel, reference)
             if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
                 raise SandboxFailure("invalid", "invalid_amount", "amount is a positive integer of minor units")
