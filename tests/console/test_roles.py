@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 
 from finloop.audit.models import AuditEvent
 from finloop.console.cli import role_matrix
-from finloop.console.routes import PAGES
+from finloop.console.routes import NAV, PAGES
 from finloop.db.uow import Database
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "console.md"
@@ -50,3 +50,10 @@ def test_an_auditor_reads_but_acts_on_nothing(db: Database, staff_factory) -> No
     assert sum(status == 403 for status in answers.values()) > len(answers) // 2, answers
     with db.uow(read_only=True) as uow:
         assert uow.session.query(AuditEvent).count() == before
+
+
+def test_every_role_reads_every_area(staff_factory) -> None:  # type: ignore[no-untyped-def]
+    for role in ("auditor", "support", "risk_analyst", "finance", "admin"):
+        user = staff_factory(role)
+        answers = {href: user.get(href).status_code for href, _ in NAV}
+        assert set(answers.values()) == {200}, (role, answers)
