@@ -113,3 +113,18 @@ def test_another_tenants_payment_is_not_found(client: TestClient, shop: Shop, sa
     assert stranger.get(f"/console/payments/{payment_id}").status_code == 404
     assert payment_id not in stranger.get("/console/payments").text
     assert stranger.post(f"/console/payments/{payment_id}/refunds", {"amount": "1.00"}).status_code == 404
+
+
+def test_the_overview_sums_the_days_payments(client: TestClient, shop: Shop, sandbox: InProcessSandbox,
+                                             staff_factory) -> None:  # type: ignore[no-untyped-def]
+    _paid(client, shop, sandbox, order="order-1")
+    _paid(client, shop, sandbox, order="order-2")
+    failing = client.post("/v1/payments", headers=shop.tenant.headers, json={
+        "merchant_id": shop.merchant_id, "amount": 5_000, "currency": "CNY", "method": "card",
+        "card_id": tokenize(client, shop.tenant, "4000000000000002"), "confirm": True}).json()
+    auditor = staff_factory("auditor")
+    page = auditor.get("/console").text
+    assert "CNY 400.00" in page and "2 payments succeeded" in page
+    assert failing["status"] == "failed"  # the sandbox's decline card
+    assert "66.7%" in page  # two of three finished payments succeeded
+    assert "Success rate by channel" in page and "<svg" in page

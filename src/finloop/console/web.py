@@ -238,6 +238,9 @@ def csv_response(name: str, columns: Sequence[Column], rows: Iterable[Any]) -> R
     return csv_table(name, [c.label for c in columns], values)
 
 
+_CSV_CHUNK = 64 * 1024
+
+
 def csv_table(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
     """A CSV download. Cells a spreadsheet would run as a formula are quoted with a leading apostrophe."""
     def lines() -> Iterable[str]:
@@ -246,9 +249,10 @@ def csv_table(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -
         writer.writerow(header)
         for row in rows:
             writer.writerow([_defuse(csv_value(value)) for value in row])
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+            if buffer.tell() >= _CSV_CHUNK:  # one body message per chunk, not per row
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
         yield buffer.getvalue()
 
     safe = "".join(ch for ch in name if ch.isalnum() or ch in "-_") or "export"
