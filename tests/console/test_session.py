@@ -85,3 +85,11 @@ def test_the_api_asks_an_enrolled_user_for_the_code(staff_factory, client: TestC
     clock.advance(timedelta(seconds=30))
     ok = client.post("/v1/sessions", json={**body, "totp_code": pyotp.TOTP(staff.secret).at(clock.now())})
     assert ok.status_code == 201, ok.text
+
+
+def test_pages_are_never_framed_and_run_only_the_consoles_own_script(staff_factory) -> None:  # type: ignore[no-untyped-def]
+    page = staff_factory("auditor").get("/console")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text and "javascript:" not in page.text

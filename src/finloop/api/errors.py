@@ -10,6 +10,7 @@ status of every ``/v1`` operation, so clients (and schemathesis) can hold us to 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -103,8 +104,10 @@ def _param(loc: tuple[Any, ...]) -> str | None:
     return text or None
 
 
-def validation_error_response(exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0]
+def describe_validation_error(errors: Sequence[Any]) -> tuple[str, str, str | None]:
+    """(code, message, param) of the first of pydantic's errors, as the API answers them: the one reading of a
+    validation error, shared by the API's 400 and the console's error page."""
+    first = errors[0] if errors else {}
     kind = str(first.get("type", "invalid"))
     code = _CODE_BY_PYDANTIC_TYPE.get(kind, kind if kind.isidentifier() else "invalid_request")
     loc = tuple(first.get("loc", ()))
@@ -119,6 +122,11 @@ def validation_error_response(exc: RequestValidationError) -> JSONResponse:
             message = message[len("Value error, "):]
         if param:
             message = f"{param}: {message}"
+    return code, message, param
+
+
+def validation_error_response(exc: RequestValidationError) -> JSONResponse:
+    code, message, param = describe_validation_error(exc.errors())
     return JSONResponse(status_code=400, content=error_body("invalid_request_error", code, message, param))
 
 

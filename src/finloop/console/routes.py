@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from finloop.api.errors import status_for
+from finloop.api.errors import describe_validation_error, status_for
 from finloop.console.auth import SignInRequired
 from finloop.console.web import html, templates
 from finloop.core.errors import FinloopError
@@ -67,10 +67,8 @@ def render_error(request: Request, error: Exception) -> Response:
         return html(request, "error.html", status_code=status, status=status, code=error.code,
                     message=error.message, param=error.param)
     if isinstance(error, RequestValidationError):
-        first = error.errors()[0] if error.errors() else {}
-        location = [str(part) for part in first.get("loc", ())[1:]]
-        return html(request, "error.html", status_code=400, status=400, code="invalid_request",
-                    message=str(first.get("msg", "The request is invalid.")), param=".".join(location) or None)
+        code, message, param = describe_validation_error(error.errors())
+        return html(request, "error.html", status_code=400, status=400, code=code, message=message, param=param)
     assert isinstance(error, StarletteHTTPException)
     return html(request, "error.html", status_code=error.status_code, status=error.status_code,
                 code="not_found" if error.status_code == 404 else "http_error", message=str(error.detail), param=None)

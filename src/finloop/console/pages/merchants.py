@@ -19,12 +19,11 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import Select, or_, select
 
-from finloop.api.errors import validation_error_response
+from finloop.api.errors import describe_validation_error
 from finloop.api.types import CurrencyCode
 from finloop.console.actions import act
 from finloop.console.auth import ActingStaff, CurrentStaff, database, field, form_of
@@ -251,15 +250,16 @@ def payout_detail(request: Request, staff: CurrentStaff, payout_id: str) -> Resp
 
 Body = TypeVar("Body", bound=BaseModel)
 _CURRENCY = TypeAdapter(CurrencyCode)
-_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+#: Longer digit strings stay text (the API refuses them either way), so no huge number is ever parsed.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
 
 
 def refusal(error: ValidationError, *, at: tuple[str, ...] = ()) -> InvalidRequest:
     """What the API answers to a body its model refuses (the same code, message and field), as the error a
     console page raises; ``at`` names the field when a single value was checked on its own."""
     details = [{**detail, "loc": (*at, *detail["loc"])} for detail in error.errors()]
-    answer = json.loads(bytes(validation_error_response(RequestValidationError(details)).body))["error"]
-    return InvalidRequest(answer["message"], code=answer["code"], param=answer["param"])
+    code, message, param = describe_validation_error(details)
+    return InvalidRequest(message, code=code, param=param)
 
 
 def api_body(model: type[Body], raw: object) -> Body:
@@ -308,8 +308,8 @@ def profile_body(form: dict[str, str]) -> ProfileWrite:
         text = form.get(name, "").strip()
         if text:
             raw[name] = _typed(text) if name in _PROFILE_NUMBERS else text
-    if isinstance(raw.get("settlement_currency"), str):
-        raw["settlement_currency"] = str(raw["settlement_currency"]).upper()
+    if "settlement_currency" in raw:
+        raw["settlement_currency"] = form["settlement_currency"].strip().upper()
     return api_body(ProfileWrite, raw)
 
 

@@ -6,6 +6,11 @@
     var question = form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) { event.preventDefault(); }
   });
+  // "Back" links return to the page the person came from (their href is the fallback without a script).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-back]");
+    if (link && window.history.length > 1) { event.preventDefault(); window.history.back(); }
+  });
   // A page that shows a status still in flight (the hosted checkout) polls its JSON until it settles.
   function poll(element) {
     var url = element.getAttribute("data-poll");
