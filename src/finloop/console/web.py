@@ -70,12 +70,13 @@ def percent(value: Decimal | float | None, places: int = 1) -> str:
 _BADGES = {
     "good": {"succeeded", "active", "approved", "matched", "settled", "paid", "closed", "resolved", "published",
              "current", "healthy", "approve", "accepted", "ok", "completed", "posted", "champion", "signed",
-             "disbursed", "repaid", "allow", "pass", "success"},
+             "disbursed", "repaid", "allow", "pass", "success", "paid_off", "performing", "won", "live"},
     "warn": {"pending", "requires_approval", "processing", "in_progress", "open", "review", "requires_action",
              "half_open", "draft", "scheduled", "overdue", "partially_refunded", "investigating", "held", "frozen",
              "pending_approval", "unknown"},
     "bad": {"failed", "rejected", "canceled", "declined", "written_off", "unmatched", "open_circuit", "blocked",
-            "deny", "block", "returned", "disputed", "charged_off", "expired", "revoked", "disabled", "failure"},
+            "deny", "block", "returned", "disputed", "charged_off", "expired", "revoked", "disabled", "failure",
+            "lost"},
 }
 
 
