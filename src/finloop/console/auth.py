@@ -47,27 +47,28 @@ def _key(purpose: str) -> bytes:
     return crypto.master_key().derive(f"console_{purpose}")
 
 
-def _sign(purpose: str, text: str) -> str:
+def sign(purpose: str, text: str) -> str:
+    """An HMAC of ``text`` under a key of the console's for ``purpose`` (URL-safe): form tokens, pending sign-ins."""
     mac = hmac.new(_key(purpose), text.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
 def session_csrf(session_id: str) -> str:
-    return _sign("csrf", session_id)
+    return sign("csrf", session_id)
 
 
 def pending_token(tenant_id: str, user_id: str, next_url: str) -> str:
     """Names the user who gave the right password, for ``PENDING_SECONDS``; signed, so it cannot be forged."""
     body = f"{tenant_id}|{user_id}|{int(time.time()) + PENDING_SECONDS}|{next_url}"
     encoded = base64.urlsafe_b64encode(body.encode()).decode()
-    return f"{encoded}.{_sign('pending', encoded)}"
+    return f"{encoded}.{sign('pending', encoded)}"
 
 
 def read_pending(token: str | None) -> tuple[str, str, str]:
     """(tenant id, user id, where to go next) of a valid pending sign-in."""
     if token and "." in token:
         encoded, mac = token.rsplit(".", 1)
-        if hmac.compare_digest(mac, _sign("pending", encoded)):
+        if hmac.compare_digest(mac, sign("pending", encoded)):
             tenant_id, user_id, expires, next_url = base64.urlsafe_b64decode(encoded).decode().split("|", 3)
             if int(expires) > time.time():
                 return tenant_id, user_id, next_url

@@ -11,8 +11,6 @@ uses a random value also set as a cookie (double submit). Changes go through the
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -24,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from finloop.console import auth
 from finloop.console.auth import check_csrf, database, form_of
 from finloop.console.web import flash, html, parse_amount
 from finloop.core.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
@@ -51,11 +50,7 @@ _COOKIE: dict[str, Any] = {"httponly": True, "samesite": "strict", "path": PATH}
 
 
 def _csrf_of(session_id: str) -> str:
-    from finloop.vault import crypto
-
-    key = crypto.master_key().derive("console_portal_csrf")
-    mac = hmac.new(key, session_id.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    return auth.sign("portal_csrf", session_id)
 
 
 @dataclass(frozen=True)
