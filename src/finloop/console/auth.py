@@ -114,16 +114,17 @@ def _load(request: Request) -> Staff:
         raise SignInRequired
     db = database(request)
     try:
-        with db.uow() as uow:
-            principal = tenancy.console_principal(uow, token,
-                                                  idle_seconds=request.app.state.settings.console_idle_seconds)
-            user = tenancy.get_user(uow, principal.tenant_id, principal.user_id or "")
+        with db.uow(read_only=True) as uow:
+            principal, user, stale = tenancy.console_principal(
+                uow, token, idle_seconds=request.app.state.settings.console_idle_seconds)
             tenant = tenancy.get_tenant(uow, principal.tenant_id)
-            uow.session.expunge_all()
-            uow.commit()
     except Unauthenticated:
         raise SignInRequired from None
     assert principal.session_id is not None
+    if stale:
+        with db.uow() as uow:
+            tenancy.touch_console_session(uow, principal.session_id)
+            uow.commit()
     staff = Staff(principal, user, tenant, session_csrf(principal.session_id))
     request.state.staff = staff
     request.state.tenant_id = principal.tenant_id

@@ -59,24 +59,32 @@ def make_token(tenant_id: str, payment_id: str, now: datetime, ttl: timedelta = 
     return f"{_b64(body)}.{_b64(mac)}"
 
 
-def read_token(token: str, now: datetime) -> tuple[str, str]:
-    """The tenant and payment a token names; a forged, malformed or expired token is a plain 404."""
-    not_found = NotFound("This payment link is not valid or has expired.", code="payment_link_invalid",
-                         param="token")
+def _invalid() -> NotFound:
+    return NotFound("This payment link is not valid or has expired.", code="payment_link_invalid", param="token")
+
+
+def open_token(token: str) -> tuple[str, str, int]:
+    """The tenant, payment and expiry (Unix seconds) an authentic token names, expired or not; a forged or
+    malformed token is a plain 404."""
     try:
         body_text, mac_text = token.split(".", 1)
         body, mac = _unb64(body_text), _unb64(mac_text)
     except ValueError:
-        raise not_found from None
+        raise _invalid() from None
     if not hmac.compare_digest(mac, hmac.new(_key(), body, hashlib.sha256).digest()):
-        raise not_found
+        raise _invalid()
     try:
         tenant_id, payment_id, expires = body.decode().split("|")
-        expired = int(expires) < now.timestamp()
+        return tenant_id, payment_id, int(expires)
     except ValueError:
-        raise not_found from None
-    if expired:
-        raise not_found
+        raise _invalid() from None
+
+
+def read_token(token: str, now: datetime) -> tuple[str, str]:
+    """The tenant and payment a token names; a forged, malformed or expired token is a plain 404."""
+    tenant_id, payment_id, expires = open_token(token)
+    if expires < now.timestamp():
+        raise _invalid()
     return tenant_id, payment_id
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, delete, event, select
+from sqlalchemy import bindparam, delete, event, select, update
 
 from finloop.audit import service as audit
 from finloop.core.calendar import zone
@@ -609,9 +609,14 @@ def start_session(uow: UnitOfWork, tenant_id: str, user_id: str, *, ttl_seconds:
     return session, token
 
 
-def console_principal(uow: UnitOfWork, token: str, *, idle_seconds: int) -> Principal:
-    """The user behind a console session cookie. Beyond the API's checks, a console session ends after
-    ``idle_seconds`` without a request; its last use is written at most once a minute."""
+#: A console session's last use is written at most this often: a page view otherwise only reads.
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def console_principal(uow: UnitOfWork, token: str, *, idle_seconds: int) -> tuple[Principal, User, bool]:
+    """The user behind a console session cookie, and whether the session's last use is due to be written
+    (``touch_console_session``). Beyond the API's checks, a console session ends after ``idle_seconds`` without
+    a request."""
     found = uow.session.execute(
         select(UserSession, User).join(User, User.id == UserSession.user_id)
         .where(UserSession.digest == digest(token), UserSession.channel == "console")).first()
@@ -623,10 +628,14 @@ def console_principal(uow: UnitOfWork, token: str, *, idle_seconds: int) -> Prin
     if (session.revoked_at is not None or utc(session.expires_at) <= now or user.status != "active"
             or last_seen + timedelta(seconds=idle_seconds) <= now):
         raise Unauthenticated("The session has expired; sign in again.", code="session_expired")
-    if now - last_seen >= timedelta(minutes=1):
-        session.last_seen_at = now
-        uow.session.flush()
-    return Principal(user.tenant_id, f"user:{user.id}", frozenset(Role(r) for r in user.roles), user.id, session.id)
+    principal = Principal(user.tenant_id, f"user:{user.id}", frozenset(Role(r) for r in user.roles), user.id,
+                          session.id)
+    return principal, user, now - last_seen >= TOUCH_INTERVAL
+
+
+def touch_console_session(uow: UnitOfWork, session_id: str) -> None:
+    uow.session.execute(update(UserSession).where(UserSession.id == session_id)
+                        .values(last_seen_at=uow.clock.now()))
 
 
 # ------------------------------------------------------------------------------------------ second factor

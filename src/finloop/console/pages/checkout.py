@@ -15,7 +15,7 @@ Nothing the page shows comes from a card or a credential.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
@@ -61,28 +61,18 @@ FINAL_STATUSES = ("succeeded", "failed", "canceled", "expired")
 EXPIRED_LABEL = "This link has expired; ask the merchant for a new one."
 CHOOSABLE = frozenset({PaymentStatus.REQUIRES_PAYMENT_METHOD, PaymentStatus.REQUIRES_CONFIRMATION})
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 class LinkExpired(NotFound):
     """An authentic token past its expiry: the page answers 410 Gone rather than 404."""
 
 
 def read_checkout_token(token: str, now: datetime) -> tuple[str, str]:
     """The tenant and payment the token names. A forged token raises ``NotFound``; an authentic one past
-    its expiry ``LinkExpired`` (read again as of 1970, when no authentic token had expired yet)."""
-    try:
-        return hosted.read_token(token, now)
-    except NotFound as error:
-        try:
-            hosted.read_token(token, _EPOCH)
-        except NotFound:
-            raise error from None
+    its expiry ``LinkExpired``."""
+    tenant_id, payment_id, expires = hosted.open_token(token)
+    if expires < now.timestamp():
         raise LinkExpired("This payment link has expired; ask the merchant for a new one.",
-                          code="payment_link_expired", param="token") from None
-
-
-# ------------------------------------------------------------------------------------------ the link
+                          code="payment_link_expired", param="token")
+    return tenant_id, payment_id
 
 
 # ------------------------------------------------------------------------------------------ what is shown

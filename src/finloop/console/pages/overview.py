@@ -5,7 +5,7 @@ console opened on simulated data shows that data."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -13,7 +13,7 @@ from sqlalchemy import Integer, case, cast, func, select
 
 from finloop.console import charts
 from finloop.console.auth import CurrentStaff, database
-from finloop.console.web import html, money, parse_day
+from finloop.console.web import html, parse_day
 from finloop.credit.servicing.models import LoanAccount
 from finloop.payments.models import Payment
 from finloop.payments.routing import service as routing
@@ -85,6 +85,5 @@ def overview(request: Request, staff: CurrentStaff, day: str = "") -> Response:
                                      title="Success rate by channel", y_format=charts.pct_axis)
     return html(request, "overview.html", day=chosen, previous=chosen - timedelta(days=1),
                 following=chosen + timedelta(days=1), volume=volume, counts=counts, success=success,
-                health=health, risk=risk, decided=decided, intercepted=intercepted, book=book, money=money,
-                hourly_chart=hourly_chart, volume_chart=volume_chart, channel_chart=channel_chart,
-                today=date.today())
+                health=health, risk=risk, decided=decided, intercepted=intercepted, book=book,
+                hourly_chart=hourly_chart, volume_chart=volume_chart, channel_chart=channel_chart)
