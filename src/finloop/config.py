@@ -9,7 +9,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///finloop.db"
@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 1.0
     #: The address channels reach this deployment at (their notifications go to ``/v1/channels/<id>/notifications``).
     public_url: str = "http://127.0.0.1:8000"
+    #: At most this many concurrent single transfers of one process are committed in one transaction
+    #: (docs/adr/0004-group-commit.md); 0 commits each in its own.
+    group_commit_max: int = Field(default=256, ge=0)
     #: Largest transfer batch accepted in one request.
     max_batch_size: int = 1000
     #: The card vault's master key (key-encryption key): 32 random bytes, base64. Production sets it

@@ -9,6 +9,7 @@ blocking I/O, and a known API key is answered from memory (docs/adr/0003-api-hot
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -171,13 +172,17 @@ class Writer:
         return self.run(read, status_code=status_code)
 
 
-async def get_writer(request: Request, db: Annotated[Database, Depends(get_database)],
-                     settings: Annotated[Settings, Depends(get_settings)], principal: CurrentPrincipal,
-                     idempotency_key: Annotated[str | None, Header(
-                         alias="Idempotency-Key", max_length=255,
-                         description="Makes the request safe to retry: the same key and body replay the "
-                                     "first response for 24 hours.")] = None,
-                     ) -> AsyncIterator[Writer]:
+IdempotencyKeyHeader = Annotated[str | None, Header(
+    alias="Idempotency-Key", max_length=255,
+    description="Makes the request safe to retry: the same key and body replay the first response for 24 hours.")]
+
+
+@asynccontextmanager
+async def writing(request: Request, principal: Principal, idempotency_key: str | None) -> AsyncIterator[Writer]:
+    """The write context of a POST: its Idempotency-Key claimed first (a replay answers here), released
+    again if the request ends without completing."""
+    db: Database = request.app.state.database
+    settings: Settings = request.app.state.settings
     writer = Writer(db, principal)
     if idempotency_key is not None:
         body = await request.body()
@@ -199,6 +204,12 @@ async def get_writer(request: Request, db: Annotated[Database, Depends(get_datab
     finally:
         if writer.claim is not None and not writer.completed:
             await run_in_threadpool(idempotency.release, db, writer.claim)
+
+
+async def get_writer(request: Request, principal: CurrentPrincipal, idempotency_key: IdempotencyKeyHeader = None,
+                     ) -> AsyncIterator[Writer]:
+    async with writing(request, principal, idempotency_key) as writer:
+        yield writer
 
 
 CurrentReader = Annotated[Reader, Depends(get_reader)]

@@ -48,6 +48,7 @@ import httpx
 import psycopg
 from psycopg.types.json import Jsonb
 from rich.progress import Progress, TaskID
+from sqlalchemy import distinct, func, select
 from sqlalchemy.engine import make_url
 
 from finloop.core.ids import IdFactory
@@ -55,6 +56,7 @@ from finloop.db.migrate import scratch_database, upgrade
 from finloop.db.uow import Database
 from finloop.ledger import service
 from finloop.ledger.domain import AccountType, BalanceRule, TransferSpec
+from finloop.ledger.models import Entry
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CURRENCY = "CNY"
@@ -672,6 +674,14 @@ def _wrk_version() -> str | None:
     return (shown.stdout or shown.stderr).splitlines()[0].strip() if (shown.stdout or shown.stderr) else "wrk"
 
 
+def _transfers_per_commit(database: Database, since: datetime) -> float | None:
+    """Entries per transaction since ``since``: the entries of one commit share their ``created_at``."""
+    with database.uow(read_only=True) as uow:
+        entries, commits = uow.session.execute(
+            select(func.count(Entry.id), func.count(distinct(Entry.created_at))).where(Entry.created_at >= since)).one()
+    return round(entries / commits, 2) if commits else None
+
+
 def bench_http(url: str, backend: str, config: LedgerBenchConfig, progress: Progress | None) -> dict[str, Any]:
     database = Database(url)
     try:
@@ -683,10 +693,14 @@ def bench_http(url: str, backend: str, config: LedgerBenchConfig, progress: Prog
                                    "concurrency": config.http_concurrency,
                                    "driver": _wrk_version() if driver == "wrk" else "httpx threads"}
         ledger_env = {"FINLOOP_DATABASE_URL": url, "FINLOOP_LOG_LEVEL": "WARNING"}
+        # The same server with group commit turned off shows what gathering concurrent transfers gains.
         runs: list[tuple[str, Callable[[int, int], list[str]], dict[str, str]]] = [
-            ("ledger", _serve_argv_finloop, ledger_env), ("bare_fastapi", _serve_argv_bare, {})]
+            ("ledger", _serve_argv_finloop, ledger_env),
+            ("ledger_one_transaction_each", _serve_argv_finloop, {**ledger_env, "FINLOOP_GROUP_COMMIT_MAX": "0"}),
+            ("bare_fastapi", _serve_argv_bare, {})]
         for name, argv, env in runs:
             port = free_port()
+            started_at = datetime.now(UTC)
             ticker = _Ticker(progress, f"http {name}", config.http_warmup_seconds + config.http_seconds)
             with served(argv(port, config.http_workers), port, env) as base_url:
                 if driver == "wrk":
@@ -705,6 +719,8 @@ def bench_http(url: str, backend: str, config: LedgerBenchConfig, progress: Prog
                                     concurrency=config.http_concurrency, ticker=ticker)
             ticker.done()
             results[name] = figures.as_dict(201)
+            if name != "bare_fastapi":
+                results[name]["transfers_per_commit"] = _transfers_per_commit(database, started_at)
         results["ledger_over_bare"] = _ratio(results["ledger"]["requests_per_second"],
                                              results["bare_fastapi"]["requests_per_second"])
         results["integrity_problems"] = _verify(database)

@@ -6,15 +6,20 @@ import base64
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
-from finloop.api.deps import CurrentReader, CurrentWriter
+from finloop.api.deps import CurrentPrincipal, CurrentReader, CurrentWriter, IdempotencyKeyHeader, render, writing
 from finloop.api.pagination import Cursor, Limit, Page, page
 from finloop.api.types import Instant, Line
 from finloop.core.errors import FinloopError, InvalidRequest
+from finloop.db import idempotency
+from finloop.db.group_commit import GroupCommit
 from finloop.db.uow import UnitOfWork
 from finloop.ledger import reports, service
 from finloop.ledger.domain import AccountStatus, AccountType, EntryKind, PostingSpec, Side, TransferSpec
@@ -262,16 +267,64 @@ def account_statement(account_id: Id, reader: CurrentReader, limit: Limit = 100,
 # ---------------------------------------------------------------------------------------------- transfers
 
 
+@dataclass(frozen=True, slots=True)
+class _Single:
+    """A single transfer waiting for its group commit, with its Idempotency-Key claim if it has one."""
+
+    tenant_id: str
+    body: TransferCreate
+    spec: TransferSpec
+    claim: idempotency.Claim | None = None
+
+
+def _post_singles(uow: UnitOfWork, singles: Sequence[_Single]) -> list[EntryRead]:
+    """Post concurrent single transfers in one transaction, each tenant's as one ``post_transfers`` call.
+    A group that fails is run again one by one (``GroupCommit``), so only a group of one ever answers an
+    error, and it names the fields as the request did."""
+    by_tenant: dict[str, list[int]] = {}
+    for index, single in enumerate(singles):
+        by_tenant.setdefault(single.tenant_id, []).append(index)
+    reads: dict[int, EntryRead] = {}
+    for tenant_id, indexes in by_tenant.items():
+        specs = [singles[i].spec for i in indexes]
+        with _shorthand_params([singles[i].body for i in indexes]):
+            posted = service.post_transfers(uow, tenant_id, specs)
+        reads.update(zip(indexes, read_posted(uow, tenant_id, specs, posted), strict=True))
+    return [reads[index] for index in range(len(singles))]
+
+
+def _answer_singles(uow: UnitOfWork, singles: Sequence[_Single]) -> list[JSONResponse]:
+    """The group's answers, each stored under its Idempotency-Key in the transaction that posted it."""
+    answers = [render(read, 201) for read in _post_singles(uow, singles)]
+    for single, answer in zip(singles, answers, strict=True):
+        if single.claim is not None:
+            idempotency.complete(uow, single.claim, 201, bytes(answer.body).decode())
+    return answers
+
+
+def _singles_committer(request: Request) -> GroupCommit[_Single, JSONResponse] | None:
+    state = request.app.state
+    committer: GroupCommit[_Single, JSONResponse] | None = getattr(state, "ledger_singles", None)
+    if committer is None and state.settings.group_commit_max > 0:
+        committer = state.ledger_singles = GroupCommit(
+            state.database, _answer_singles, max_group=state.settings.group_commit_max, name="ledger-group-commit")
+    return committer
+
+
 @router.post("/transfers", status_code=201, response_model=EntryRead, summary="Post a transfer (one entry)")
-def create_transfer(body: TransferCreate, writer: CurrentWriter):  # type: ignore[no-untyped-def]
-    spec = _spec(body, writer.claim.key if writer.claim else None)
-
-    def work(uow: UnitOfWork) -> EntryRead:
-        with _shorthand_params([body]):
-            posted = service.post_transfer(uow, writer.tenant_id, spec)
-        return read_posted(uow, writer.tenant_id, [spec], [posted])[0]
-
-    return writer.run(work, status_code=201, permission="ledger.write")
+async def create_transfer(request: Request, body: TransferCreate, principal: CurrentPrincipal,
+                          idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
+    """Concurrent transfers are committed together, each with its own answer (docs/adr/0004-group-commit.md)."""
+    principal.require("ledger.write")
+    spec = _spec(body, idempotency_key)
+    committer = _singles_committer(request)
+    async with writing(request, principal, idempotency_key) as writer:
+        single = _Single(principal.tenant_id, body, spec, writer.claim)
+        if committer is None:
+            return await run_in_threadpool(writer.run, lambda uow: _post_singles(uow, [single])[0], status_code=201)
+        answer = await committer.submit(single)
+        writer.completed = True
+        return answer
 
 
 @router.post("/transfers/batch", status_code=201, response_model=BatchRead,
