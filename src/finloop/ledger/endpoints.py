@@ -314,7 +314,9 @@ def _singles_committer(request: Request) -> GroupCommit[_Single, JSONResponse] |
 @router.post("/transfers", status_code=201, response_model=EntryRead, summary="Post a transfer (one entry)")
 async def create_transfer(request: Request, body: TransferCreate, principal: CurrentPrincipal,
                           idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
-    """Concurrent transfers are committed together, each with its own answer (docs/adr/0004-group-commit.md)."""
+    """Post one entry. Concurrent requests may be committed in one transaction; each still gets its own
+    answer, and a refused transfer never holds back another."""
+    # Group commit: docs/adr/0004-group-commit.md.
     principal.require("ledger.write")
     spec = _spec(body, idempotency_key)
     committer = _singles_committer(request)
