@@ -6,10 +6,12 @@ and commits once, while the next requests gather behind it. So concurrent reques
 trips, the locks and the commit's fsync, where each used to pay for its own; a lone request waits for
 nobody and commits as before.
 
-Every item keeps its own outcome. When a group fails (one item breaks a rule, a key is reused, the
-database refuses), nothing of it was committed, and each of its items is run again alone: each gets
-exactly the answer, or the error, it would have had without company. A failing item therefore costs
-its group one extra transaction per member: the price of keeping the answers exact.
+Every item keeps its own outcome. ``commit_group`` may refuse an item without writing anything for it
+(the ledger refuses a transfer that would overdraw, and posts the others): that item gets its error and
+the group commits the rest. When the group's transaction fails as a whole (an error ``commit_group``
+raises, the database refusing the commit), nothing of it was committed: the group is split in halves
+and each half runs again, down to single items, so each gets the answer it would have had without
+company, at the price of about two transactions per level of splitting.
 
 The thread exits after ``idle_seconds`` without work and the next submission starts another, so an
 application that stops taking requests (or a test's app) leaves no thread behind.
@@ -48,10 +50,12 @@ def _settle(future: asyncio.Future[Outcome], result: Outcome | None, error: Base
 
 
 class GroupCommit(Generic[Item, Outcome]):
-    """Commits the items of concurrent submissions together; ``commit_group`` writes a group in the unit
-    of work it is given and answers one outcome per item, in order (the committer commits)."""
+    """Commits the items of concurrent submissions together. ``commit_group`` writes a group in the unit
+    of work it is given and answers one outcome per item, in order: a result, or the error of an item it
+    refused without writing anything for it (the committer commits the rest)."""
 
-    def __init__(self, db: Database, commit_group: Callable[[UnitOfWork, Sequence[Item]], list[Outcome]], *,
+    def __init__(self, db: Database,
+                 commit_group: Callable[[UnitOfWork, Sequence[Item]], Sequence[Outcome | BaseException]], *,
                  max_group: int = 256, idle_seconds: float = 5.0, name: str = "group-commit") -> None:
         if max_group < 1:
             raise ValueError("max_group must be at least 1")
@@ -63,7 +67,7 @@ class GroupCommit(Generic[Item, Outcome]):
         self._waiting: deque[_Waiting[Item, Outcome]] = deque()
         self._wake = threading.Condition()
         self._running = False
-        #: Groups committed and items in them, since the start (for the benchmark and the tests).
+        #: Groups committed and the items they committed, since the start (for the benchmark and the tests).
         self.groups = 0
         self.items = 0
 
@@ -108,24 +112,19 @@ class GroupCommit(Generic[Item, Outcome]):
     def _commit(self, items: list[Item]) -> list[tuple[Outcome | None, BaseException | None]]:
         try:
             outcomes = self._run(items)
-        except Exception as error:  # noqa: BLE001 - every error is some item's answer, found by running alone
+        except Exception as error:  # noqa: BLE001 - every error is some item's answer, found by splitting
             if len(items) == 1:
                 return [(None, error)]
-            return [self._alone(item) for item in items]
-        return [(outcome, None) for outcome in outcomes]
+            middle = len(items) // 2
+            return self._commit(items[:middle]) + self._commit(items[middle:])
+        return [(None, outcome) if isinstance(outcome, BaseException) else (outcome, None) for outcome in outcomes]
 
-    def _alone(self, item: Item) -> tuple[Outcome | None, BaseException | None]:
-        try:
-            return self._run([item])[0], None
-        except Exception as error:  # noqa: BLE001 - handed to the request, which renders it
-            return None, error
-
-    def _run(self, items: list[Item]) -> list[Outcome]:
+    def _run(self, items: list[Item]) -> list[Outcome | BaseException]:
         with self._db.uow() as uow:
-            outcomes = self._commit_group(uow, items)
+            outcomes = list(self._commit_group(uow, items))
             if len(outcomes) != len(items):
                 raise RuntimeError(f"{self._name}: {len(outcomes)} outcomes for {len(items)} items")
             uow.commit()
         self.groups += 1
-        self.items += len(items)
+        self.items += sum(1 for outcome in outcomes if not isinstance(outcome, BaseException))
         return outcomes

@@ -222,6 +222,15 @@ class AccountState:
             self.credits_posted -= amount
             self.delta_credits_posted -= amount
 
+    def unpost(self, amount: int) -> None:
+        """Undo ``post(amount)``."""
+        if amount > 0:
+            self.debits_posted -= amount
+            self.delta_debits_posted -= amount
+        else:
+            self.credits_posted += amount
+            self.delta_credits_posted += amount
+
     def reserve(self, amount: int) -> None:
         """Add (amount > 0: debit) or release (release=True via negative delta) a pending amount."""
         if amount > 0:

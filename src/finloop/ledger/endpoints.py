@@ -152,10 +152,17 @@ def _spec(body: TransferCreate, key: str | None, where: str = "") -> TransferSpe
                                body.description, body.effective_at, body.metadata)
 
 
-@contextmanager
-def _shorthand_params(bodies: Sequence[TransferCreate]) -> Iterator[None]:
+def _named_as_sent(error: FinloopError, body: TransferCreate) -> FinloopError:
     """Name the offending field as the client sent it: the service speaks of ``postings[0].account_id``
     where a shorthand request said ``debit_account_id``."""
+    if body.postings is None and error.param in _SHORTHAND_PARAMS:
+        error.param = _SHORTHAND_PARAMS[error.param]
+    return error
+
+
+@contextmanager
+def _shorthand_params(bodies: Sequence[TransferCreate]) -> Iterator[None]:
+    """``_named_as_sent`` for the transfers of a batch (``transfers[i].…``)."""
     try:
         yield
     except FinloopError as error:
@@ -277,29 +284,44 @@ class _Single:
     claim: idempotency.Claim | None = None
 
 
-def _post_singles(uow: UnitOfWork, singles: Sequence[_Single]) -> list[EntryRead]:
-    """Post concurrent single transfers in one transaction, each tenant's as one ``post_transfers`` call.
-    A group that fails is run again one by one (``GroupCommit``), so only a group of one ever answers an
-    error, and it names the fields as the request did."""
+def _post_singles(uow: UnitOfWork, singles: Sequence[_Single]) -> list[EntryRead | FinloopError]:
+    """Post concurrent single transfers in one transaction, each tenant's with one ``post_each`` call:
+    each is posted or refused on its own, and a refusal names the fields as its request did."""
     by_tenant: dict[str, list[int]] = {}
     for index, single in enumerate(singles):
         by_tenant.setdefault(single.tenant_id, []).append(index)
-    reads: dict[int, EntryRead] = {}
+    answers: dict[int, EntryRead | FinloopError] = {}
     for tenant_id, indexes in by_tenant.items():
         specs = [singles[i].spec for i in indexes]
-        with _shorthand_params([singles[i].body for i in indexes]):
-            posted = service.post_transfers(uow, tenant_id, specs)
-        reads.update(zip(indexes, read_posted(uow, tenant_id, specs, posted), strict=True))
-    return [reads[index] for index in range(len(singles))]
+        results = service.post_each(uow, tenant_id, specs)
+        posted = [(i, spec, r) for i, spec, r in zip(indexes, specs, results, strict=True)
+                  if isinstance(r, service.PostedEntry)]
+        reads = read_posted(uow, tenant_id, [spec for _, spec, _ in posted], [r for _, _, r in posted])
+        answers.update((i, read) for (i, _, _), read in zip(posted, reads, strict=True))
+        for i, result in zip(indexes, results, strict=True):
+            if isinstance(result, FinloopError):
+                answers[i] = _named_as_sent(result, singles[i].body)
+    return [answers[index] for index in range(len(singles))]
 
 
-def _answer_singles(uow: UnitOfWork, singles: Sequence[_Single]) -> list[JSONResponse]:
+def _answer_singles(uow: UnitOfWork, singles: Sequence[_Single]) -> list[JSONResponse | FinloopError]:
     """The group's answers, each stored under its Idempotency-Key in the transaction that posted it."""
-    answers = [render(read, 201) for read in _post_singles(uow, singles)]
-    for single, answer in zip(singles, answers, strict=True):
+    answers: list[JSONResponse | FinloopError] = []
+    for single, result in zip(singles, _post_singles(uow, singles), strict=True):
+        if isinstance(result, FinloopError):
+            answers.append(result)
+            continue
+        answer = render(result, 201)
         if single.claim is not None:
             idempotency.complete(uow, single.claim, 201, bytes(answer.body).decode())
+        answers.append(answer)
     return answers
+
+
+def _one(result: EntryRead | FinloopError) -> EntryRead:
+    if isinstance(result, FinloopError):
+        raise result
+    return result
 
 
 def _singles_committer(request: Request) -> GroupCommit[_Single, JSONResponse] | None:
@@ -323,7 +345,8 @@ async def create_transfer(request: Request, body: TransferCreate, principal: Cur
     async with writing(request, principal, idempotency_key) as writer:
         single = _Single(principal.tenant_id, body, spec, writer.claim)
         if committer is None:
-            return await run_in_threadpool(writer.run, lambda uow: _post_singles(uow, [single])[0], status_code=201)
+            return await run_in_threadpool(writer.run, lambda uow: _one(_post_singles(uow, [single])[0]),
+                                           status_code=201)
         answer = await committer.submit(single)
         writer.completed = True
         return answer

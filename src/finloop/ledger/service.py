@@ -16,6 +16,7 @@ transfer or a batch of a thousand costs two round trips. SQLite uses SQLAlchemy 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -29,7 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from finloop.audit import service as audit
 from finloop.core.calendar import BusinessCalendar
-from finloop.core.errors import Conflict, InvalidRequest, InvariantViolation, NotFound
+from finloop.core.errors import Conflict, FinloopError, InvalidRequest, InvariantViolation, NotFound
 from finloop.core.money import check_amount, currency
 from finloop.db.uow import UnitOfWork
 from finloop.ledger.domain import (
@@ -360,49 +361,100 @@ def post_transfers(uow: UnitOfWork, tenant_id: str, specs: Sequence[TransferSpec
         validate_transfer(spec, f"transfers[{index}]" if many else "")
     if many:
         check_distinct_keys(specs)
+    results = _post(uow, tenant_id, specs, _EntryContext(tenant_id, kind.value, uow.clock.now(), batch_id, hold_id,
+                                                         reverses_id), prefixed=many, independent=False)
+    return [result for result in results if isinstance(result, PostedEntry)]
 
+
+def post_each(uow: UnitOfWork, tenant_id: str, specs: Sequence[TransferSpec]) -> list[PostedEntry | FinloopError]:
+    """Post transfers that do not depend on one another (concurrent single requests gathered into one
+    transaction): each is posted or refused on its own, as if posted alone right after the ones before
+    it, and a refusal writes nothing. A refusal is returned in the transfer's place, naming its fields as
+    for a single transfer. A key given twice posts once; the second replays the first (or is refused if
+    its content differs), as two requests one after the other would."""
+    results: list[PostedEntry | FinloopError | None] = [None] * len(specs)
+    valid: list[int] = []
+    for index, spec in enumerate(specs):
+        try:
+            validate_transfer(spec)
+        except FinloopError as error:
+            results[index] = error
+        else:
+            valid.append(index)
+    if valid:
+        posted = _post(uow, tenant_id, [specs[i] for i in valid],
+                       _EntryContext(tenant_id, EntryKind.TRANSFER.value, uow.clock.now(), None, None, None),
+                       prefixed=False, independent=True)
+        for index, result in zip(valid, posted, strict=True):
+            results[index] = result
+    return [result for result in results if result is not None]
+
+
+def _post(uow: UnitOfWork, tenant_id: str, specs: Sequence[TransferSpec], context: _EntryContext, *,
+          prefixed: bool, independent: bool) -> list[PostedEntry | FinloopError]:
+    """The posting path of both: lock, check each transfer in order, write what was accepted.
+
+    ``independent``: a transfer that fails its checks is undone in memory and its error returned in its
+    place; otherwise the first error is raised and nothing is written."""
     # Work that needs no lock comes first, so the hot accounts stay locked for as short a time as possible.
     hashes = [spec.content_hash() for spec in specs]
     account_ids = sorted({p.account_id for s in specs for p in s.postings})
     calendar = get_calendar(uow, tenant_id)
-    now = uow.clock.now()
+    now = context.created_at
     states, existing, periods = _read_for_posting(uow, tenant_id, account_ids, [s.key for s in specs])
 
-    results: list[PostedEntry] = []
+    results: list[PostedEntry | FinloopError] = []
     accepted: list[_NewEntry] = []
     business_dates: dict[datetime, date] = {}
+    #: Keys posted by this call (independent transfers may repeat one): key → (content hash, result).
+    posted_here: dict[str, tuple[str, PostedEntry]] = {}
     for index, (spec, content_hash) in enumerate(zip(specs, hashes, strict=True)):
-        where = f"transfers[{index}]." if many else ""
-        found = existing.get(spec.key)
-        if found is not None:
-            ensure_same_content(found[1], content_hash, spec.key)
-            results.append(PostedEntry(found[0], spec.key, found[2], found[3], replayed=True))
+        where = f"transfers[{index}]." if prefixed else ""
+        applied: list[tuple[AccountState, int]] = []
+        try:
+            found = existing.get(spec.key)
+            if found is not None:
+                ensure_same_content(found[1], content_hash, spec.key)
+                results.append(PostedEntry(found[0], spec.key, found[2], found[3], replayed=True))
+                continue
+            earlier = posted_here.get(spec.key)
+            if earlier is not None:
+                ensure_same_content(earlier[0], content_hash, spec.key)
+                results.append(dataclasses.replace(earlier[1], replayed=True))
+                continue
+            effective_at = spec.effective_at or now
+            business_date = business_dates.get(effective_at)
+            if business_date is None:
+                business_date = _business_date(calendar, periods, effective_at, now, f"{where}effective_at")
+                business_dates[effective_at] = business_date
+            for p_index, posting in enumerate(spec.postings):
+                state = states.get(posting.account_id)
+                if state is None:
+                    raise NotFound(f"No such account: {posting.account_id}.", code="account_not_found",
+                                   param=f"{where}postings[{p_index}].account_id")
+                if state.status != AccountStatus.OPEN:
+                    state.ensure_usable(f"{where}postings[{p_index}].account_id")
+                if posting.currency != state.currency:
+                    state.ensure_currency(posting.currency, f"{where}postings[{p_index}].currency")
+                state.post(posting.amount)
+                applied.append((state, posting.amount))
+            # The rule holds after every transfer, not only at the end of the batch.
+            for p_index, posting in enumerate(spec.postings):
+                states[posting.account_id].ensure_rule(f"{where}postings[{p_index}].amount")
+        except FinloopError as error:
+            if not independent:
+                raise
+            for state, amount in applied:
+                state.unpost(amount)
+            results.append(error)
             continue
-        effective_at = spec.effective_at or now
-        business_date = business_dates.get(effective_at)
-        if business_date is None:
-            business_date = _business_date(calendar, periods, effective_at, now, f"{where}effective_at")
-            business_dates[effective_at] = business_date
-        for p_index, posting in enumerate(spec.postings):
-            state = states.get(posting.account_id)
-            if state is None:
-                raise NotFound(f"No such account: {posting.account_id}.", code="account_not_found",
-                               param=f"{where}postings[{p_index}].account_id")
-            if state.status != AccountStatus.OPEN:
-                state.ensure_usable(f"{where}postings[{p_index}].account_id")
-            if posting.currency != state.currency:
-                state.ensure_currency(posting.currency, f"{where}postings[{p_index}].currency")
-            state.post(posting.amount)
-        # The rule holds after every transfer, not only at the end of the batch.
-        for p_index, posting in enumerate(spec.postings):
-            states[posting.account_id].ensure_rule(f"{where}postings[{p_index}].amount")
         entry_id = uow.ids.new("entry")
         accepted.append(_NewEntry(entry_id, spec, content_hash, effective_at, business_date))
-        results.append(PostedEntry(entry_id, spec.key, business_date, effective_at, replayed=False,
-                                   created_at=now))
+        result = PostedEntry(entry_id, spec.key, business_date, effective_at, replayed=False, created_at=now)
+        results.append(result)
+        posted_here[spec.key] = (content_hash, result)
 
     if accepted:
-        context = _EntryContext(tenant_id, kind.value, now, batch_id, hold_id, reverses_id)
         changed = [s for s in states.values() if s.changed]
         if uow.dialect == "postgresql":
             _insert_entries_pg(uow, context, accepted, changed)
