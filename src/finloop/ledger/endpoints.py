@@ -162,7 +162,7 @@ def _named_as_sent(error: FinloopError, body: TransferCreate) -> FinloopError:
 
 @contextmanager
 def _shorthand_params(bodies: Sequence[TransferCreate]) -> Iterator[None]:
-    """``_named_as_sent`` for the transfers of a batch (``transfers[i].…``)."""
+    """The same renaming for a batch, whose errors name ``transfers[i].…``."""
     try:
         yield
     except FinloopError as error:
