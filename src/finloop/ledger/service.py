@@ -363,7 +363,7 @@ def post_transfers(uow: UnitOfWork, tenant_id: str, specs: Sequence[TransferSpec
         check_distinct_keys(specs)
     results = _post(uow, tenant_id, specs, _EntryContext(tenant_id, kind.value, uow.clock.now(), batch_id, hold_id,
                                                          reverses_id), prefixed=many, independent=False)
-    return [result for result in results if isinstance(result, PostedEntry)]
+    return cast(list[PostedEntry], results)  # not independent: the first refusal was raised
 
 
 def post_each(uow: UnitOfWork, tenant_id: str, specs: Sequence[TransferSpec]) -> list[PostedEntry | FinloopError]:
